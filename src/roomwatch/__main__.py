@@ -1,0 +1,3 @@
+from roomwatch.cli.main import main
+
+main()

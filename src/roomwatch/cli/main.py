@@ -1,0 +1,272 @@
+"""The ``roomwatch`` command line: composes the programs below it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+from pydantic import BaseModel
+
+from roomwatch import __version__
+from roomwatch.core.policy import ProfileError, available_profiles, load_profile
+
+log = logging.getLogger("roomwatch")
+
+QUIET_LOGGERS = ("amqtt", "transitions", "alembic", "roomwatch.transport.client.paho")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _wait_for_stop(stop: threading.Event, duration: float | None) -> None:
+    """Block until SIGINT/SIGTERM (or ``duration`` seconds); the one stop event."""
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    stop.wait(duration)
+
+
+def _load(path: Path | None, model: type[BaseModel]) -> Any:
+    from roomwatch.firmware_config import ConfigError, load_model
+
+    if path is None:
+        return model()
+    try:
+        return load_model(path, model)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _broker(settings: Any, url: str | None) -> Any:
+    if url is None:
+        return settings
+    try:
+        return settings.with_broker_url(url)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--broker") from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@click.version_option(__version__, prog_name="roomwatch")
+def main(log_level: str) -> None:
+    """Roomwatch: no student locked in, left unwatched, or kept past the limit."""
+    _setup_logging(log_level)
+
+
+@main.command()
+def version() -> None:
+    """Print the version."""
+    click.echo(__version__)
+
+
+@main.command("validate-config")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--collector", "is_collector", is_flag=True, help="Check a collector config, not an agent's."
+)
+def validate_config(file: Path, is_collector: bool) -> None:
+    """Check a configuration FILE: exit 0 if valid, 1 with each problem if not."""
+    from roomwatch.firmware_config import AgentConfig, ConfigError, load_model
+
+    model: type[BaseModel] = AgentConfig
+    if is_collector:
+        from roomwatch.collector.config import CollectorConfig
+
+        model = CollectorConfig
+    try:
+        config = load_model(file, model)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{problem}", err=True)
+        click.echo(f"{file}: invalid ({len(exc.problems)} problem(s))", err=True)
+        sys.exit(1)
+    digest = getattr(config, "digest", None)
+    click.echo(f"{file}: valid" + (f" ({digest()})" if digest else ""))
+
+
+@main.group()
+def policies() -> None:
+    """The policy profiles Roomwatch knows."""
+
+
+@policies.command("list")
+def policies_list() -> None:
+    """One line per profile: id, limit, parent notification, jurisdiction."""
+    for profile_id in available_profiles():
+        p = load_profile(profile_id)
+        limit = p.time_limit
+        if limit.by_band:
+            minutes = "/".join(f"{v:g}" for v in limit.by_band.values()) + " min"
+        elif limit.default_min:
+            minutes = f"{limit.default_min:g} min"
+        else:
+            minutes = "plan"
+        note = "" if p.seclusion_allowed else "  (seclusion prohibited)"
+        click.echo(
+            f"{p.id:<22} {minutes:<10} {p.parent_notification.deadline.value:<20} "
+            f"{p.jurisdiction}{note}"
+        )
+
+
+@policies.command("show")
+@click.argument("profile_id")
+def policies_show(profile_id: str) -> None:
+    """The fully resolved profile PROFILE_ID, as JSON."""
+    try:
+        profile = load_profile(profile_id)
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(profile.model_dump(mode="json"), indent=2, ensure_ascii=False))
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Agent config (YAML); without it, the defaults.",
+)
+@click.option("--broker", help="mqtt://HOST:PORT or mqtts://HOST:PORT (overrides the config).")
+@click.option("--mock", is_flag=True, help="Mock pins instead of the Pi's GPIO (laptop, CI).")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Override state_dir (sequence numbers).",
+)
+def agent(config_file: Path | None, broker: str | None, mock: bool, state_dir: Path | None) -> None:
+    """Run a room agent."""
+    from roomwatch.core.clock import WallClock
+    from roomwatch.edge_agent.service import AgentService
+    from roomwatch.firmware_config import AgentConfig
+    from roomwatch.hardware.gpio import mock_factory
+
+    config = _load(config_file, AgentConfig)
+    config = config.model_copy(update={"mqtt": _broker(config.mqtt, broker)})
+    if state_dir is not None:
+        config = config.model_copy(update={"state_dir": state_dir})
+    service = AgentService(config, WallClock(), mock_factory() if mock else None)
+    service.start()
+    try:
+        _wait_for_stop(service.stop_event, None)
+    finally:
+        service.stop()
+
+
+@main.command()
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Collector config (YAML); without it, the defaults.",
+)
+@click.option("--broker", help="mqtt://HOST:PORT or mqtts://HOST:PORT (overrides the config).")
+@click.option("--db", "database_url", help="Database URL, e.g. sqlite:///collector.db.")
+@click.option("--embedded-broker", is_flag=True, help="Run an MQTT broker in this process (demo).")
+@click.option("--duration", type=float, help="Stop after this many seconds (scripted runs).")
+def collector(
+    config_file: Path | None,
+    broker: str | None,
+    database_url: str | None,
+    embedded_broker: bool,
+    duration: float | None,
+) -> None:
+    """Run the collector."""
+    from roomwatch.collector.config import CollectorConfig
+
+    config = _load(config_file, CollectorConfig)
+    config = config.model_copy(update={"mqtt": _broker(config.mqtt, broker)})
+    if database_url is not None:
+        config = config.model_copy(update={"database_url": database_url})
+    _run_collector(config, embedded_broker, duration, with_demo_room=False)
+
+
+@main.command()
+@click.option("--port", default=1883, show_default=True, help="Port of the embedded broker.")
+@click.option("--duration", type=float, help="Stop after this many seconds (scripted runs).")
+def demo(port: int, duration: float | None) -> None:
+    """Try Roomwatch with nothing installed: embedded broker, collector, one mock room.
+
+    A placeholder until the simulator and web app land: the real collector on
+    SQLite and one agent on mock pins, driven through a scripted episode.
+    """
+    from roomwatch.collector.config import CollectorConfig
+    from roomwatch.firmware_config import MqttSettings
+
+    config = CollectorConfig(name="demo", mqtt=MqttSettings(port=port))
+    _run_collector(config, embedded_broker=True, duration=duration, with_demo_room=True)
+
+
+def _run_collector(
+    config: Any, embedded_broker: bool, duration: float | None, with_demo_room: bool
+) -> None:
+    from roomwatch.collector.service import Collector
+    from roomwatch.core.clock import WallClock
+    from roomwatch.transport.embedded_broker import EmbeddedBroker
+
+    stop = threading.Event()
+    broker = EmbeddedBroker(config.mqtt.host, config.mqtt.port) if embedded_broker else None
+    if broker is not None:
+        try:
+            broker.start()
+        except OSError as exc:
+            raise click.ClickException(
+                f"cannot start the embedded broker on port {config.mqtt.port}: {exc}"
+            ) from None
+    service = Collector(config, WallClock())
+    service.start()
+    demo_room = _start_demo_room(config) if with_demo_room else None
+    try:
+        _wait_for_stop(stop, duration)
+    finally:
+        if demo_room is not None:
+            demo_room.stop()
+        service.stop()
+        if broker is not None:
+            broker.stop()
+        log.info(
+            "stopped: %d received, %d stored, %d invalid, %d alerts raised",
+            service.counters.received,
+            service.counters.stored,
+            service.counters.invalid,
+            service.counters.alerts,
+        )
+
+
+def _start_demo_room(collector_config: Any) -> Any:
+    from roomwatch.cli.demo import DemoRoom
+
+    room = DemoRoom(collector_config)
+    room.start()
+    click.echo(
+        "Demo room demo/room-101 runs on mock pins and replays a scripted episode every "
+        "half minute; watch the interlock and the alerts in this log. Ctrl-C stops."
+    )
+    return room
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

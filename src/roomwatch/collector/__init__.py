@@ -1,0 +1,1 @@
+"""The collector: ingest, storage, the authoritative rules, alert lifecycle and delivery."""

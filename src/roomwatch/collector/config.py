@@ -1,0 +1,50 @@
+"""The collector's configuration: strict like the agent's; every field has a default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from roomwatch.core.policy import available_profiles
+from roomwatch.firmware_config.mqtt import MqttSettings
+
+
+def default_database_url() -> str:
+    """SQLite in the user's data directory (e.g. ~/.local/share/roomwatch/collector.db)."""
+    return f"sqlite:///{Path(platformdirs.user_data_dir('roomwatch')) / 'collector.db'}"
+
+
+class CollectorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(
+        "collector-1",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,39}$",
+        description="This collector's name; its MQTT client id is roomwatch-<name>.",
+    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    database_url: str = Field(
+        default_factory=default_database_url,
+        description="SQLAlchemy URL: sqlite:///PATH (default, WAL) or postgresql+psycopg://...",
+    )
+    share_group: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9_-]{1,40}$",
+        description="Join a shared subscription group ($share/<group>/...) with other collectors.",
+    )
+    default_profile: str = Field(
+        "default", description="Profile for a room until its agent reports one."
+    )
+    late_after_s: float = Field(
+        30, gt=0, description="A message older than this on arrival is judged late."
+    )
+    batch_max: int = Field(500, ge=1, le=50_000, description="Most rows written in one commit.")
+
+    @field_validator("default_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in available_profiles():
+            raise ValueError(f"unknown policy profile {value!r}")
+        return value

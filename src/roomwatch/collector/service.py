@@ -1,0 +1,209 @@
+"""The collector's composition root: MQTT in, rules and alerts at once, storage in batches.
+
+Threads and why:
+
+* paho's network thread decodes each message, runs the pure rules and
+  publishes any alert straight away: an alert never waits for a commit;
+* one writer thread stores messages, alert steps and dead letters in
+  batches, retrying (and saying why) when the database fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from roomwatch.collector.alerts import AlertDesk
+from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.storage import Store, make_engine, migrate
+from roomwatch.core import rules, wire
+from roomwatch.core.clock import Clock
+from roomwatch.core.policy import PolicyProfile, ProfileError, load_profile
+from roomwatch.transport import MqttLink
+
+log = logging.getLogger(__name__)
+
+SEEN_IDS_KEPT = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Valid:
+    message: wire.Message
+    received_at: datetime
+    transitions: list[rules.Transition]
+
+
+@dataclass(frozen=True, slots=True)
+class _Dead:
+    invalid: wire.Invalid
+    received_at: datetime
+
+
+class Counters:
+    """Running counts, for logs now and Prometheus later."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.invalid = 0
+        self.duplicates = 0
+        self.stored = 0
+        self.alerts = 0
+        self.write_failures = 0
+
+
+class Collector:
+    def __init__(self, config: CollectorConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.counters = Counters()
+        self.store = Store(make_engine(config.database_url))
+        self._queue: queue.Queue[_Valid | _Dead | None] = queue.Queue()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._profiles: dict[tuple[str, str], str] = {}
+        self._stop = threading.Event()
+        self._writer = threading.Thread(
+            target=self._write_loop, name="collector-writer", daemon=True
+        )
+        subscriptions = [wire.subscription(k, share=config.share_group) for k in wire.AGENT_KINDS]
+        self.link = MqttLink(
+            config.mqtt,
+            f"roomwatch-{config.name}",
+            subscriptions=subscriptions,
+            on_message=self.on_message,
+        )
+        self.desk = AlertDesk(lambda t, p: self.link.publish(t, p, qos=1), clock)
+
+    # ---------------------------------------------------------------- control
+
+    def start(self) -> None:
+        migrate(self.store.engine)
+        self.desk.load(self.store.open_alerts())
+        self._writer.start()
+        self.link.start()
+        log.info(
+            "collector %s started (database %s)",
+            self.config.name,
+            self.store.engine.url.render_as_string(),
+        )
+
+    def stop(self) -> None:
+        """Stop in reverse: no new messages, then flush what was received, then close."""
+        self.link.stop()
+        self._queue.put(None)
+        self._writer.join(timeout=30)
+        self.store.engine.dispose()
+
+    # ----------------------------------------------------------- the hot path
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """Called on paho's thread for every message. Never raises."""
+        now = self.clock.now()
+        self.counters.received += 1
+        try:
+            result = wire.decode(topic, payload)
+            if isinstance(result, wire.Invalid):
+                self.counters.invalid += 1
+                log.warning("invalid message on %s: %s", result.topic, result.reason)
+                self._queue.put(_Dead(result, now))
+                return
+            message = result.message
+            if message.id in self._seen:
+                self.counters.duplicates += 1
+                return
+            self._remember(message.id)
+            transitions = self._judge(message, now)
+            self._queue.put(_Valid(message, now, transitions))
+        except Exception as exc:
+            log.exception("unexpected failure handling a message on %s", topic)
+            self._queue.put(_Dead(wire.Invalid(topic, payload, f"collector error: {exc}"), now))
+
+    def _remember(self, message_id: str) -> None:
+        self._seen[message_id] = None
+        if len(self._seen) > SEEN_IDS_KEPT:
+            self._seen.popitem(last=False)
+
+    def _judge(self, message: wire.Message, now: datetime) -> list[rules.Transition]:
+        key = (message.site, message.room)
+        if isinstance(message, wire.Status):
+            self._profiles[key] = message.profile
+            return []
+        if not isinstance(message, wire.Telemetry):
+            return []
+        limits = rules.EnvironmentLimits.from_profile(self._profile(key))
+        conditions = rules.telemetry_conditions(message, limits)
+        late = (now - message.ts).total_seconds() > self.config.late_after_s
+        transitions = self.desk.reconcile(
+            message.site, message.room, conditions, rules.TELEMETRY_TYPES, message.ts, late
+        )
+        self.counters.alerts += sum(t.state is wire.AlertState.RAISED for t in transitions)
+        return transitions
+
+    def _profile(self, key: tuple[str, str]) -> PolicyProfile:
+        profile_id = self._profiles.get(key, self.config.default_profile)
+        try:
+            return load_profile(profile_id)
+        except ProfileError:
+            log.warning(
+                "room %s/%s reports unknown profile %r; using %s",
+                *key,
+                profile_id,
+                self.config.default_profile,
+            )
+            return load_profile(self.config.default_profile)
+
+    # ----------------------------------------------------------------- writer
+
+    def _write_loop(self) -> None:
+        done = False
+        while not done:
+            item = self._queue.get()
+            batch: list[_Valid | _Dead] = []
+            if item is None:
+                done = True
+            else:
+                batch.append(item)
+            while len(batch) < self.config.batch_max:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    done = True
+                    break
+                batch.append(more)
+            self._write_with_retry(batch)
+
+    def _write_with_retry(self, batch: list[_Valid | _Dead]) -> None:
+        delay = 0.5
+        while batch:
+            try:
+                self._write(batch)
+                return
+            except Exception as exc:  # noqa: BLE001 - any database failure: keep the batch, retry
+                self.counters.write_failures += 1
+                log.error(
+                    "database write of %d item(s) failed (%s); retrying in %.1f s",
+                    len(batch),
+                    exc,
+                    delay,
+                )
+                if self._stop.wait(delay):
+                    log.error("stopping with %d item(s) unwritten", len(batch))
+                    return
+                delay = min(delay * 2, 30)
+
+    def _write(self, batch: list[_Valid | _Dead]) -> None:
+        valid = [i for i in batch if isinstance(i, _Valid)]
+        transitions = [t for i in valid for t in i.transitions]
+        if transitions:
+            self.store.save_transitions(transitions)
+        if valid:
+            self.store.save_messages((i.message, i.received_at) for i in valid)
+            self.counters.stored += len(valid)
+        for item in batch:
+            if isinstance(item, _Dead):
+                self.store.save_dead_letter(item.invalid, item.received_at)

@@ -1,0 +1,159 @@
+"""The database: engine set-up (SQLite in WAL mode, or PostgreSQL), migrations, writes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from roomwatch.collector.models import AlertRecord, AlertTransition, DeadLetter, StoredMessage
+from roomwatch.core import rules, wire
+
+log = logging.getLogger(__name__)
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1] if "///" in url else ""
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema up to date (Alembic, from the first schema on)."""
+    config = Config()
+    config.set_main_option(
+        "script_location", str(resources.files("roomwatch.collector") / "migrations")
+    )
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _insert_ignore(engine: Engine, table: Any) -> Any:
+    dialect = engine.dialect.name
+    if dialect == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+class Store:
+    """Everything the collector writes and reads back at start."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def save_messages(self, received: Iterable[tuple[wire.Message, datetime]]) -> None:
+        """Store each message once; a message id already stored is skipped."""
+        rows = [
+            {
+                "id": m.id,
+                "site": m.site,
+                "room": m.room,
+                "kind": m.kind.value,
+                "seq": getattr(m, "seq", None),
+                "ts": m.ts,
+                "received_at": received_at,
+                "body": m.model_dump(mode="json"),
+            }
+            for m, received_at in received
+        ]
+        if rows:
+            with self.engine.begin() as connection:
+                table = StoredMessage.__table__  # type: ignore[attr-defined]
+                connection.execute(_insert_ignore(self.engine, table), rows)
+
+    def save_transitions(
+        self, transitions: Iterable[rules.Transition], by: str | None = None
+    ) -> None:
+        with Session(self.engine) as session:
+            for t in transitions:
+                a = t.alert
+                record = session.get(AlertRecord, a.alert_id)
+                if record is None:
+                    record = AlertRecord(
+                        alert_id=a.alert_id,
+                        site=a.site,
+                        room=a.room,
+                        type=a.type.value,
+                        severity=a.severity.value,
+                        state=t.state.value,
+                        episode_id=a.episode_id,
+                        raised_at=a.raised_at,
+                        updated_at=t.at,
+                        message=a.message,
+                        late=a.late,
+                    )
+                else:
+                    record.state = t.state.value
+                    record.updated_at = t.at
+                session.add(record)
+                session.flush()
+                session.add(
+                    AlertTransition(alert_id=a.alert_id, state=t.state.value, at=t.at, by=by)
+                )
+            session.commit()
+
+    def save_dead_letter(self, invalid: wire.Invalid, received_at: datetime) -> None:
+        with Session(self.engine) as session:
+            session.add(
+                DeadLetter(
+                    received_at=received_at,
+                    topic=invalid.topic[:1024],
+                    payload=invalid.payload,
+                    reason=invalid.reason[:1000],
+                    field_path=invalid.field[:200] if invalid.field else None,
+                )
+            )
+            session.commit()
+
+    def open_alerts(self) -> list[rules.OpenAlert]:
+        with Session(self.engine) as session:
+            records = session.execute(
+                select(AlertRecord).where(AlertRecord.state != wire.AlertState.RESOLVED.value)  # type: ignore[arg-type]
+            ).scalars()
+            return [
+                rules.OpenAlert(
+                    r.alert_id,
+                    r.site,
+                    r.room,
+                    wire.AlertType(r.type),
+                    wire.Severity(r.severity),
+                    wire.AlertState(r.state),
+                    r.episode_id,
+                    as_utc(r.raised_at),
+                    r.message,
+                    r.late,
+                )
+                for r in records
+            ]

@@ -1,0 +1,316 @@
+"""The room state machine: occupancy fusion, episodes and the lock interlock. Pure.
+
+``step(state, event, now, settings) -> (state, actions)``. It never reads the
+time, a pin or a socket: the agent's shell feeds it events (pin edges, clock
+ticks, staff commands) and carries out the actions it returns (drive the
+permit relay, sound the alarm, publish).
+
+The safety rules, from DESIGN.md principle 3 and POLICIES.md (LOCK):
+
+* The lock permit is granted only while the room is *positively* empty and
+  no episode is open. Unknown or stale occupancy counts as occupied.
+* A lock sensed engaged while the room may be occupied (or an episode is
+  open) is answered in the same step: withdraw the permit, sound the alarm,
+  publish ``lock_released``. The alarm stays on until the lock is seen open.
+* Occupancy fusion: motion (PIR) or presence (mmWave) means occupied. A door
+  closed while the room may be occupied *seals* it: it stays occupied, even
+  if the PIR goes quiet (a still child), until the door opens or a presence
+  sensor positively reports the room empty. A faulty sensor is unknown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+# ----------------------------------------------------------------------- inputs
+
+
+class Input(StrEnum):
+    """The binary inputs the machine fuses. A value of ``None`` means unknown/faulty."""
+
+    DOOR_LOCK = "door_lock"  # True = bolt thrown / magnet bonded
+    DOOR_CLOSED = "door_closed"
+    MOTION = "motion"  # PIR
+    PRESENCE = "presence"  # mmWave (or camera): sees a still child
+    STAFF = "staff"  # staff at the observation point
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    """What the machine needs to know about the room's fit-out and timing."""
+
+    site: str
+    room: str
+    fitted: frozenset[Input]
+    occupancy_hold_s: float = 30.0
+    empty_debounce_s: float = 60.0
+
+
+# ----------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class InputChanged:
+    input: Input
+    value: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Time passed; lets hold times and debounces expire."""
+
+
+@dataclass(frozen=True, slots=True)
+class StaffButton:
+    """The button at the door: starts an episode, or ends the open one."""
+
+
+@dataclass(frozen=True, slots=True)
+class StartEpisode:
+    reason: str = "staff"
+
+
+@dataclass(frozen=True, slots=True)
+class EndEpisode:
+    reason: str = "staff"
+
+
+RoomEvent = InputChanged | Tick | StaffButton | StartEpisode | EndEpisode
+
+
+# ---------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class SetPermit:
+    """Drive the lock-permit relay (False = the lock cannot hold)."""
+
+    granted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SetAlarm:
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEvent:
+    type: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEpisode:
+    event: str  # started | ended
+    episode_id: str
+    started_at: datetime
+    ended_at: datetime | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublishTelemetry:
+    """Something a telemetry message shows has changed: publish one now."""
+
+
+Action = SetPermit | SetAlarm | PublishEvent | PublishEpisode | PublishTelemetry
+
+
+# ------------------------------------------------------------------------ state
+
+
+@dataclass(frozen=True, slots=True)
+class OpenEpisode:
+    id: str
+    started_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    booted_at: datetime
+    inputs: dict[Input, bool | None] = field(default_factory=dict)
+    last_presence_at: datetime | None = None
+    sealed: bool = False
+    occupied: bool | None = None
+    empty_since: datetime | None = None
+    episode: OpenEpisode | None = None
+    permit: bool = False
+    lock_alarm: bool = False
+
+    def value(self, name: Input) -> bool | None:
+        return self.inputs.get(name)
+
+    @property
+    def possibly_occupied(self) -> bool:
+        return self.occupied is not False
+
+    @property
+    def lock_danger(self) -> bool:
+        """A lock engaged while someone may be inside: the one thing that must never last."""
+        return self.value(Input.DOOR_LOCK) is True and (
+            self.possibly_occupied or self.episode is not None
+        )
+
+
+def initial_state(now: datetime) -> RoomState:
+    """A freshly booted agent knows nothing: occupancy unknown, permit withdrawn."""
+    return RoomState(booted_at=now)
+
+
+def telemetry_view(state: RoomState) -> tuple[object, ...]:
+    """The facts a telemetry message carries; a change in these publishes one."""
+    return (
+        state.occupied,
+        state.value(Input.DOOR_CLOSED),
+        state.value(Input.DOOR_LOCK),
+        state.value(Input.STAFF),
+        state.permit,
+        state.episode.id if state.episode else None,
+    )
+
+
+# ---------------------------------------------------------------------- fusion
+
+
+def _fuse(state: RoomState, now: datetime, settings: RoomSettings) -> bool | None:
+    """Occupied (True), positively empty (False), or unknown (None)."""
+    fitted = settings.fitted
+    motion = state.value(Input.MOTION)
+    presence = state.value(Input.PRESENCE)
+    if motion is True or presence is True or state.sealed:
+        return True
+    if Input.MOTION not in fitted and Input.PRESENCE not in fitted:
+        return None  # nothing can see the room: never claim it is empty
+    for sensor in (Input.MOTION, Input.PRESENCE, Input.DOOR_CLOSED):
+        if sensor in fitted and state.value(sensor) is None:
+            return None  # a sensor we rely on is silent or faulty
+    if Input.PRESENCE in fitted:
+        return False  # presence (healthy, fitted) says no one, motion is quiet, not sealed
+    reference = state.last_presence_at or state.booted_at
+    if now - reference < timedelta(seconds=settings.occupancy_hold_s):
+        # Within the hold after the last motion: occupied. Just after boot: not yet known.
+        return True if state.last_presence_at else None
+    return False
+
+
+def _episode_id(settings: RoomSettings, now: datetime) -> str:
+    stamp = now.strftime("%Y%m%dT%H%M%S") + f"{now.microsecond // 1000:03d}Z"
+    return f"{settings.site}.{settings.room}.{stamp}"
+
+
+# ------------------------------------------------------------------------ step
+
+
+def step(
+    state: RoomState, event: RoomEvent, now: datetime, settings: RoomSettings
+) -> tuple[RoomState, list[Action]]:
+    """Apply ``event`` at ``now``; return the new state and what the shell must do."""
+    actions: list[Action] = []
+    before = telemetry_view(state)
+    state = _apply(state, event, now, settings, actions)
+    state = _update_occupancy(state, now, settings, actions)
+    state = _interlock(state, actions)
+    if telemetry_view(state) != before:
+        actions.append(PublishTelemetry())
+    return state, actions
+
+
+def _apply(
+    state: RoomState, event: RoomEvent, now: datetime, settings: RoomSettings, actions: list[Action]
+) -> RoomState:
+    match event:
+        case InputChanged(input=name, value=value):
+            previous = state.value(name)
+            state = replace(state, inputs={**state.inputs, name: value})
+            if name in (Input.MOTION, Input.PRESENCE) and value is True:
+                state = replace(state, last_presence_at=now)
+            if name is Input.DOOR_CLOSED:
+                if value is False:
+                    if state.sealed and previous is True:
+                        # The door of a sealed room opens: the hold restarts now, since
+                        # a still child may be inside at this very moment.
+                        state = replace(state, last_presence_at=now)
+                    state = replace(state, sealed=False)
+                elif value is True and previous is not True and state.possibly_occupied:
+                    state = replace(state, sealed=True)
+            if name is Input.PRESENCE and value is False and state.value(Input.MOTION) is not True:
+                state = replace(state, sealed=False)  # presence positively gone
+        case StaffButton():
+            if state.episode is None:
+                state = _start_episode(state, now, settings, "staff_button", actions)
+            else:
+                state = _end_episode(state, now, "staff_button", actions)
+        case StartEpisode(reason=reason):
+            if state.episode is None:
+                state = _start_episode(state, now, settings, reason, actions)
+        case EndEpisode(reason=reason):
+            if state.episode is not None:
+                state = _end_episode(state, now, reason, actions)
+        case Tick():
+            pass
+    return state
+
+
+def _update_occupancy(
+    state: RoomState, now: datetime, settings: RoomSettings, actions: list[Action]
+) -> RoomState:
+    occupied = _fuse(state, now, settings)
+    empty_since = (state.empty_since or now) if occupied is False else None
+    rising = occupied is True and state.occupied is not True
+    state = replace(state, occupied=occupied, empty_since=empty_since)
+    if rising and state.episode is None:
+        state = _start_episode(state, now, settings, "occupancy", actions)
+    if (
+        state.episode is not None
+        and empty_since is not None
+        and now - empty_since >= timedelta(seconds=settings.empty_debounce_s)
+    ):
+        state = _end_episode(state, now, "room_empty", actions)
+    return state
+
+
+def _interlock(state: RoomState, actions: list[Action]) -> RoomState:
+    if state.lock_danger:
+        if not state.lock_alarm:
+            actions.append(SetPermit(False))  # at once, whatever we believed before
+            actions.append(SetAlarm(True))
+            actions.append(
+                PublishEvent(
+                    "lock_released",
+                    {"permit_was": state.permit, "occupied": state.occupied},
+                )
+            )
+            state = replace(state, permit=False, lock_alarm=True)
+    elif state.lock_alarm and state.value(Input.DOOR_LOCK) is False:
+        # Seen open: the alarm may stop. An unknown lock keeps it sounding.
+        actions.append(SetAlarm(False))
+        actions.append(PublishEvent("lock_cleared", {}))
+        state = replace(state, lock_alarm=False)
+    elif state.lock_alarm and not state.lock_danger and state.value(Input.DOOR_LOCK) is True:
+        # Still engaged but the room is now positively empty and closed out: silence.
+        actions.append(SetAlarm(False))
+        state = replace(state, lock_alarm=False)
+    permit = state.occupied is False and state.episode is None and not state.lock_alarm
+    if permit != state.permit:
+        actions.append(SetPermit(permit))
+        state = replace(state, permit=permit)
+    return state
+
+
+def _start_episode(
+    state: RoomState, now: datetime, settings: RoomSettings, reason: str, actions: list[Action]
+) -> RoomState:
+    episode = OpenEpisode(_episode_id(settings, now), now, reason)
+    actions.append(PublishEpisode("started", episode.id, now, None, reason))
+    return replace(state, episode=episode)
+
+
+def _end_episode(state: RoomState, now: datetime, reason: str, actions: list[Action]) -> RoomState:
+    assert state.episode is not None
+    episode = state.episode
+    actions.append(PublishEpisode("ended", episode.id, episode.started_at, now, reason))
+    return replace(state, episode=None)

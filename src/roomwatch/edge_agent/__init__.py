@@ -1,0 +1,1 @@
+"""The room agent: reads the room, keeps the interlock, reports over MQTT."""

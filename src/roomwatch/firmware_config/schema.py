@@ -1,0 +1,237 @@
+"""The room agent's configuration: one strict tree, every field described.
+
+Unknown keys are errors, so a misspelt key never silently falls back to a
+default. ``roomwatch validate-config FILE`` checks a file against this schema.
+A file may be empty: every field has a default that runs on a laptop with
+``--mock``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from roomwatch.core.policy import StudentBand, available_profiles
+from roomwatch.core.policy.model import Range
+from roomwatch.core.wire import ID_PATTERN
+from roomwatch.firmware_config.mqtt import MqttSettings
+
+#: A BCM GPIO number (0-27 on a 40-pin Pi) or a gpiozero pin name such as "GPIO17" or "BOARD11".
+Pin = Annotated[
+    int | str,
+    Field(description="BCM number (e.g. 17) or a gpiozero pin name (e.g. 'GPIO17', 'BOARD11')."),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_pin(value: int | str) -> int | str:
+    if isinstance(value, bool):
+        raise ValueError("a pin is a number or a name, not true/false")
+    if isinstance(value, int) and not 0 <= value <= 27:
+        raise ValueError("BCM pin numbers on a 40-pin Raspberry Pi are 0 to 27")
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("pin name is empty")
+    return value
+
+
+class GpioInput(Strict):
+    """A contact, switch or sensor read as one GPIO input."""
+
+    pin: Pin
+    pull_up: bool | None = Field(
+        True,
+        description="true: internal pull-up, contact to ground (active low); false: pull-down; "
+        "null: external resistor, then active_high is required.",
+    )
+    active_high: bool | None = Field(
+        None, description="Only with pull_up: null, the level that means active."
+    )
+    bounce_s: float | None = Field(
+        0.02, ge=0, le=1, description="Debounce for mechanical contacts; null for none."
+    )
+
+    _pin = field_validator("pin")(classmethod(lambda cls, v: _check_pin(v)))
+
+    @model_validator(mode="after")
+    def _active_level(self) -> GpioInput:
+        if self.pull_up is None and self.active_high is None:
+            raise ValueError("with pull_up: null, say active_high: true or false")
+        if self.pull_up is not None and self.active_high is not None:
+            raise ValueError("active_high is only for pull_up: null (the pull sets the level)")
+        return self
+
+
+class GpioOutput(Strict):
+    pin: Pin
+    active_high: bool = Field(True, description="true when the output drives high to act.")
+
+    _pin = field_validator("pin")(classmethod(lambda cls, v: _check_pin(v)))
+
+
+class ContactSensor(GpioInput):
+    kind: Literal["contact"] = Field(
+        description="A dry contact: lock bolt/bond sensor, reed switch."
+    )
+
+
+class PirSensor(GpioInput):
+    kind: Literal["pir"] = Field(
+        description="Passive-infrared motion sensor (gpiozero MotionSensor)."
+    )
+    pull_up: bool | None = Field(False, description="Most PIR modules drive the line: pull-down.")
+
+
+class ButtonInput(GpioInput):
+    kind: Literal["button"] = Field(description="A push button.")
+
+
+class MatSensor(GpioInput):
+    kind: Literal["mat"] = Field(description="A pressure mat at the observation point.")
+
+
+class Ld2410Sensor(Strict):
+    kind: Literal["ld2410"] = Field(description="HLK-LD2410 mmWave presence over UART.")
+    port: str = Field("/dev/serial0", description="Serial device.")
+    baudrate: int = Field(256000, description="The module's default is 256000.")
+
+
+class Ds18b20Sensor(Strict):
+    kind: Literal["ds18b20"] = Field(description="DS18B20 temperature over 1-wire (sysfs).")
+    device_id: str | None = Field(
+        None, pattern=r"^28-[0-9a-f]{12}$", description="e.g. 28-0316a2795bff; null = the only one."
+    )
+
+
+class I2cSensor(Strict):
+    bus: int = Field(1, ge=0, le=20, description="I2C bus number (1 on a Pi).")
+
+
+class Bme280Sensor(I2cSensor):
+    kind: Literal["bme280"] = Field(description="Bosch BME280 temperature/humidity over I2C.")
+    address: int = Field(0x76, description="0x76 or 0x77.")
+
+
+class Bh1750Sensor(I2cSensor):
+    kind: Literal["bh1750"] = Field(description="BH1750 ambient light over I2C.")
+    address: int = Field(0x23, description="0x23 or 0x5C.")
+
+
+class LdrSensor(Strict):
+    kind: Literal["ldr"] = Field(
+        description="Light-dependent resistor and capacitor (gpiozero LightSensor)."
+    )
+    pin: Pin
+    lux_per_unit: float = Field(1000, gt=0, description="Calibration: lux at a reading of 1.0.")
+
+
+class Scd4xSensor(I2cSensor):
+    kind: Literal["scd4x"] = Field(description="Sensirion SCD40/41 CO2 over I2C.")
+    address: int = Field(0x62, description="Fixed at 0x62.")
+
+
+StaffSensor = Annotated[PirSensor | MatSensor | ButtonInput, Field(discriminator="kind")]
+TemperatureSensor = Annotated[Ds18b20Sensor | Bme280Sensor, Field(discriminator="kind")]
+LightSensorConfig = Annotated[Bh1750Sensor | LdrSensor, Field(discriminator="kind")]
+
+
+class Sensors(Strict):
+    """Each sensor's kind and wiring; omit (or null) what is not fitted."""
+
+    door_lock: ContactSensor | None = Field(
+        None, description="Lock status: active = bolt thrown / magnet bonded (locked)."
+    )
+    door_closed: ContactSensor | None = Field(
+        None, description="Reed switch: active = door closed."
+    )
+    motion: PirSensor | None = Field(None, description="Occupancy PIR inside the room.")
+    presence: Ld2410Sensor | None = Field(None, description="mmWave presence (sees a still child).")
+    staff: StaffSensor | None = Field(None, description="Staff presence at the observation point.")
+    staff_button: ButtonInput | None = Field(None, description="Start/end an episode at the door.")
+    temperature: TemperatureSensor | None = None
+    light: LightSensorConfig | None = None
+    co2: Scd4xSensor | None = None
+
+
+class Outputs(Strict):
+    lock_permit: GpioOutput | None = Field(
+        None, description="Drives the watchdog relay that lets an electrified lock hold."
+    )
+    sounder: GpioOutput | None = Field(None, description="Local alarm sounder.")
+    led: GpioOutput | None = Field(None, description="Status LED at the door.")
+
+
+class Timing(Strict):
+    sample_interval_s: float = Field(1, ge=0.1, le=60, description="How often sensors are read.")
+    telemetry_interval_s: float = Field(
+        10, ge=1, le=600, description="Telemetry cadence (and on every change)."
+    )
+    occupancy_hold_s: float = Field(
+        30, ge=1, le=3600, description="A room stays occupied this long after the last motion."
+    )
+    empty_debounce_s: float = Field(
+        60, ge=1, le=3600, description="An episode ends after the room has been empty this long."
+    )
+
+
+class Thresholds(Strict):
+    """Per-room overrides of the profile's environment and timing (null = the profile's)."""
+
+    temperature_c: Range | None = None
+    lux_min: float | None = Field(None, ge=0)
+    co2_max_ppm: float | None = Field(None, gt=0)
+    monitoring_lapse_s: float | None = Field(None, gt=0, le=600)
+    time_limit_min: float | None = Field(None, gt=0, le=24 * 60)
+
+
+class AgentConfig(Strict):
+    """One room agent."""
+
+    site: str = Field("demo", pattern=ID_PATTERN, description="Site id (school).")
+    room: str = Field("room-1", pattern=ID_PATTERN, description="Room id, unique within the site.")
+    profile: str = Field("default", description="Policy profile id (`roomwatch policies list`).")
+    student_band: StudentBand | None = Field(
+        None, description="elementary or secondary, where the profile's limits differ by band."
+    )
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    sensors: Sensors = Field(default_factory=Sensors)
+    outputs: Outputs = Field(default_factory=Outputs)
+    timing: Timing = Field(default_factory=Timing)
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+    state_dir: Path = Field(
+        Path("/var/lib/roomwatch"), description="Where the agent keeps its sequence and outbox."
+    )
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        known = available_profiles()
+        if value not in known:
+            raise ValueError(f"unknown policy profile {value!r}; known: {', '.join(known)}")
+        return value
+
+    @model_validator(mode="after")
+    def _pins_unique(self) -> AgentConfig:
+        used: dict[str, str] = {}
+        for group in (self.sensors, self.outputs):
+            for name in type(group).model_fields:
+                device = getattr(group, name)
+                pin = getattr(device, "pin", None)
+                if pin is None:
+                    continue
+                key = str(pin).upper().removeprefix("GPIO").removeprefix("BCM")
+                if key in used:
+                    raise ValueError(f"pin {pin} is used by both {used[key]} and {name}")
+                used[key] = name
+        return self
+
+    def digest(self) -> str:
+        """A short, stable fingerprint of the effective configuration (reported in status)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,222 @@
+"""A paho-mqtt 2 client set up the way every Roomwatch program needs it.
+
+* Callback API version 2; every callback is thin and catches everything, so
+  no exception ever reaches paho's network thread.
+* Subscriptions are made in ``on_connect``, so a reconnect restores them.
+* Persistent sessions (MQTT 3.1.1 ``clean_session=False``; MQTT 5 a session
+  expiry), QoS 1, reconnect with backoff, TCP_NODELAY (paho leaves Nagle on).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from roomwatch.firmware_config.mqtt import MqttSettings
+
+log = logging.getLogger(__name__)
+
+MessageHandler = Callable[[str, bytes], None]
+
+#: How long a broker keeps an MQTT 5 session while we are away (a week).
+SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+class MqttLink:
+    """One connection to the broker, with its subscriptions, will and handlers."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        client_id: str,
+        *,
+        subscriptions: Sequence[str] = (),
+        on_message: MessageHandler | None = None,
+        on_connected: Callable[[], None] | None = None,
+        will: tuple[str, bytes] | None = None,
+        persistent: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.client_id = settings.client_id or client_id
+        self.connected = threading.Event()
+        #: Set once the broker has confirmed every subscription of the current connection.
+        self.subscribed = threading.Event()
+        self._pending_subscriptions: set[int] = set()
+        self._subscriptions = list(subscriptions)
+        self._on_message_handler = on_message
+        self._on_connected = on_connected
+        v5 = settings.protocol == "5"
+        self._v5 = v5
+        self._persistent = persistent
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
+            clean_session=None if v5 else not persistent,
+            reconnect_on_failure=True,
+        )
+        self.client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        self.client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self.client.max_inflight_messages_set(100)
+        if settings.username is not None:
+            password = None
+            if settings.password_file is not None:
+                password = settings.password_file.read_text(encoding="utf-8").strip()
+            self.client.username_pw_set(settings.username, password)
+        if settings.tls is not None:
+            tls = settings.tls
+            self.client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+                tls_version=ssl.PROTOCOL_TLS_CLIENT,
+            )
+            if tls.insecure_skip_verify:
+                self.client.tls_insecure_set(True)
+        if will is not None:
+            self.client.will_set(will[0], will[1], qos=1, retain=True)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_socket_open = self._on_socket_open
+
+    # ------------------------------------------------------------------ control
+
+    def start(self) -> None:
+        """Connect in the background; reconnects by itself until :meth:`stop`."""
+        properties = None
+        if self._v5:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = SESSION_EXPIRY_S if self._persistent else 0
+        self.client.connect_async(
+            self.settings.host,
+            self.settings.port,
+            keepalive=self.settings.keepalive_s,
+            clean_start=not self._persistent if self._v5 else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=properties,
+        )
+        self.client.loop_start()
+
+    def stop(self, publish_first: tuple[str, bytes] | None = None) -> None:
+        """Disconnect cleanly (no last will), optionally publishing a final retained message."""
+        try:
+            if publish_first is not None and self.connected.is_set():
+                info = self.client.publish(publish_first[0], publish_first[1], qos=1, retain=True)
+                info.wait_for_publish(timeout=2)
+            self.client.disconnect()
+        except Exception:
+            log.exception("error while disconnecting %s", self.client_id)
+        finally:
+            self.client.loop_stop()
+
+    def publish(
+        self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
+    ) -> mqtt.MQTTMessageInfo:
+        """Queue a message; paho keeps QoS 1 messages across a reconnect."""
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
+
+    # ---------------------------------------------------------------- callbacks
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        try:
+            if isinstance(sock, socket.socket) or hasattr(sock, "setsockopt"):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except Exception:
+            log.debug("could not set TCP_NODELAY", exc_info=True)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        try:
+            if reason_code.is_failure:
+                log.error(
+                    "broker %s:%s refused %s: %s",
+                    self.settings.host,
+                    self.settings.port,
+                    self.client_id,
+                    reason_code,
+                )
+                return
+            log.info(
+                "connected to %s:%s as %s (session present: %s)",
+                self.settings.host,
+                self.settings.port,
+                self.client_id,
+                flags.session_present,
+            )
+            self.subscribed.clear()
+            if self._subscriptions:
+                _, mid = client.subscribe([(topic, 1) for topic in self._subscriptions])
+                self._pending_subscriptions = {mid} if mid is not None else set()
+            else:
+                self.subscribed.set()
+            self.connected.set()
+            if self._on_connected is not None:
+                self._on_connected()
+        except Exception:
+            log.exception("on_connect handler failed")
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        try:
+            refused = [str(rc) for rc in reason_codes if rc.is_failure]
+            if refused:
+                log.error(
+                    "broker refused subscriptions of %s: %s", self.client_id, ", ".join(refused)
+                )
+            self._pending_subscriptions.discard(mid)
+            if not self._pending_subscriptions:
+                log.info("subscribed to %d topic filter(s)", len(self._subscriptions))
+                self.subscribed.set()
+        except Exception:
+            log.exception("on_subscribe handler failed")
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        self.subscribed.clear()
+        try:
+            if reason_code.is_failure:
+                log.warning("disconnected from broker (%s); reconnecting", reason_code)
+        except Exception:
+            log.exception("on_disconnect handler failed")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        handler = self._on_message_handler
+        if handler is None:
+            return
+        try:
+            # A topic that is not UTF-8 makes paho's .topic raise: decode it ourselves.
+            topic = bytes(message._topic).decode("utf-8", errors="replace")
+            handler(topic, bytes(message.payload))
+        except Exception:
+            log.exception("message handler failed on a message from the broker")

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real Mosquitto on a free port, and an MQTT recorder to wait on."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll a condition until it holds or ``timeout`` passes (waiting on I/O, not on time)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+@dataclass
+class Broker:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+
+def _accepting(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Broker]:
+    """A real Mosquitto for one test (installed by .ci/run; never skipped)."""
+    if not Path(MOSQUITTO).exists():
+        pytest.fail("Mosquitto is not installed: run `apt-get install mosquitto` (.ci/run does)")
+    port = free_port()
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
+    )
+    log = tmp_path / "mosquitto.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [MOSQUITTO, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        if not wait_until(lambda: _accepting(port), timeout=10):
+            pytest.fail(f"Mosquitto did not start on port {port}: {log.read_text()}")
+        yield Broker("127.0.0.1", port, process, log)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+class Recorder:
+    """A plain paho client that records every message on its subscriptions."""
+
+    def __init__(self, broker: Broker, *topics: str) -> None:
+        self.messages: list[tuple[str, bytes]] = []
+        self._cond = threading.Condition()
+        self._subscribed = threading.Event()
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"rec-{uuid.uuid4().hex[:8]}"
+        )
+        self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in topics])
+        self.client.on_subscribe = lambda *_: self._subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(broker.host, broker.port)
+        self.client.loop_start()
+        assert self._subscribed.wait(5), "recorder could not subscribe"
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            self.messages.append((msg.topic, bytes(msg.payload)))
+            self._cond.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[str, bytes], bool], timeout: float = 5.0
+    ) -> tuple[str, bytes]:
+        """The first message satisfying ``predicate``, waiting for it if need be."""
+        with self._cond:
+            found: list[tuple[str, bytes]] = []
+
+            def match() -> bool:
+                found[:] = [m for m in self.messages if predicate(*m)]
+                return bool(found)
+
+            if not self._cond.wait_for(match, timeout):
+                seen = "\n".join(f"  {t} {p[:200]!r}" for t, p in self.messages) or "  (nothing)"
+                raise AssertionError(f"no matching message within {timeout} s; received:\n{seen}")
+            return found[0]
+
+    def publish(self, topic: str, payload: bytes | str, qos: int = 1) -> None:
+        self.client.publish(topic, payload, qos=qos).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def recorder_factory(mosquitto: Broker) -> Iterator[Callable[..., Recorder]]:
+    made: list[Recorder] = []
+
+    def make(*topics: str) -> Recorder:
+        r = Recorder(mosquitto, *topics)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
