@@ -9,7 +9,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -35,16 +34,55 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: fl
     return predicate()
 
 
-@dataclass
 class Broker:
-    host: str
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
+    """A real Mosquitto process that a test may kill (SIGKILL) and start again on the same port."""
+
+    def __init__(self, folder: Path, packaged_settings: bool = False) -> None:
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.folder = folder / f"broker-{self.port}"
+        self.folder.mkdir(parents=True)
+        folder = self.folder
+        self.log = folder / "mosquitto.log"
+        conf = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "log_dest stderr"]
+        if packaged_settings:
+            # What Debian's package sets: persistence on, saved every 30 minutes (the default),
+            # so a SIGKILL loses whatever arrived since the last save.
+            conf += ["persistence true", f"persistence_location {folder}/"]
+        else:
+            conf += ["persistence false"]
+        self.conf = folder / "mosquitto.conf"
+        self.conf.write_text("\n".join(conf) + "\n")
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        if not Path(MOSQUITTO).exists():
+            pytest.fail(
+                "Mosquitto is not installed: run `apt-get install mosquitto` (.ci/run does)"
+            )
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                [MOSQUITTO, "-c", str(self.conf)], stdout=out, stderr=subprocess.STDOUT
+            )
+        if not wait_until(lambda: _accepting(self.port), timeout=10):
+            pytest.fail(f"Mosquitto did not start on port {self.port}: {self.log.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no goodbye, no final save."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+            self.process = None
 
 
 def _accepting(port: int) -> bool:
@@ -58,25 +96,23 @@ def _accepting(port: int) -> bool:
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Broker]:
     """A real Mosquitto for one test (installed by .ci/run; never skipped)."""
-    if not Path(MOSQUITTO).exists():
-        pytest.fail("Mosquitto is not installed: run `apt-get install mosquitto` (.ci/run does)")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(
-        f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n"
-    )
-    log = tmp_path / "mosquitto.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [MOSQUITTO, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT
-        )
+    broker = Broker(tmp_path)
+    broker.start()
     try:
-        if not wait_until(lambda: _accepting(port), timeout=10):
-            pytest.fail(f"Mosquitto did not start on port {port}: {log.read_text()}")
-        yield Broker("127.0.0.1", port, process, log)
+        yield broker
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        broker.stop()
+
+
+@pytest.fixture
+def packaged_mosquitto(tmp_path: Path) -> Iterator[Broker]:
+    """Mosquitto with Debian's packaged persistence settings."""
+    broker = Broker(tmp_path, packaged_settings=True)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
 
 
 class Recorder:

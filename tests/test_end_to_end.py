@@ -40,8 +40,8 @@ sensors:
   motion:      {kind: pir, pin: 22}
   staff:       {kind: mat, pin: 23}
 outputs:
-  lock_permit: {pin: 5}
-  sounder:     {pin: 6}
+  lock_permit: {pin: 16}
+  sounder:     {pin: 20}
 """
 ALERTS = "roomwatch/v1/lincoln/room-101/alerts"
 
@@ -89,8 +89,8 @@ def test_lock_edge_releases_at_once_and_raises_a_critical_alert(
 ) -> None:
     service, factory = agent
     rec: Recorder = recorder_factory(ALERTS, "roomwatch/v1/lincoln/room-101/event")
-    permit = factory.pin(5)
-    sounder = factory.pin(6)
+    permit = factory.pin(16)
+    sounder = factory.pin(20)
     inputs = service.devices.inputs
 
     drive(inputs[next(i for i in inputs if i.value == "motion")], True)  # a student enters
@@ -200,7 +200,7 @@ def test_agent_announces_online_and_says_offline_when_stopped(
     assert json.loads(raw)["config_digest"] == config.digest()
 
 
-def test_sequence_numbers_continue_across_restarts(
+def test_sequence_numbers_continue_across_restarts_and_unacked_messages_replay(
     mosquitto: Broker, tmp_path: Path, recorder_factory: Any
 ) -> None:
     rec: Recorder = recorder_factory("roomwatch/v1/lincoln/room-101/+")
@@ -210,18 +210,26 @@ def test_sequence_numbers_continue_across_restarts(
             "state_dir": tmp_path / "a",
         }
     )
-    seqs: list[int] = []
-    for _ in range(2):
+    for run in range(2):
         service = AgentService(config, WallClock(), MockFactory())
         service.start()
-        assert service.link.subscribed.wait(5)
-        service.agent.publish_event("staff_checkin", {})
+        service.agent.publish_event("staff_checkin", {"by": f"run-{run}"})
+        marker = f"run-{run}"
+        rec.wait_for(lambda _t, p: json.loads(p).get("by") == marker)
         service.stop()
-    assert wait_until(
-        lambda: sum(1 for t, p in rec.messages if json.loads(p)["seq"] is not None) >= 6
-    )
-    seqs = [json.loads(p)["seq"] for t, p in rec.messages if json.loads(p)["seq"] is not None]
-    assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), seqs
+    by_id: dict[str, list[bytes]] = {}
+    for _, payload in rec.messages:
+        if json.loads(payload)["seq"] is None:
+            continue  # status: outside the sequence
+        by_id.setdefault(json.loads(payload)["id"], []).append(payload)
+    assert all(len(set(copies)) == 1 for copies in by_id.values()), "a replay is byte-identical"
+    first = [json.loads(c[0]) for c in by_id.values()]
+    seqs = sorted(m["seq"] for m in first)
+    assert seqs == list(range(len(seqs))), "one unbroken sequence across the restart"
+    run0 = max(m["seq"] for m in first if m.get("by") == "run-0")
+    run1 = min(m["seq"] for m in first if m.get("by") == "run-1")
+    assert run1 > run0
+    assert any(len(c) > 1 for c in by_id.values()), "nothing was acked, so the restart replayed"
 
 
 # ------------------------------------------------------------- the real command

@@ -129,6 +129,51 @@ def test_a_still_child_behind_a_closed_door_stays_occupied() -> None:
     assert r.state.episode is not None
 
 
+def test_a_reboot_with_the_door_closed_keeps_the_permit_but_invents_no_episode() -> None:
+    r = Room()
+    r.set(Input.DOOR_LOCK, False)
+    r.set(Input.MOTION, False)
+    r.set(Input.DOOR_CLOSED, True)  # first reading after boot: closed
+    r.wait(8 * 3600)  # all night
+    assert r.state.occupied is None, "nobody knows who is behind that door"
+    assert r.state.permit is False
+    assert not r.episodes("started")
+    r.set(Input.DOOR_CLOSED, False)  # morning: the door opens
+    r.wait(29)
+    assert r.state.occupied is None or r.state.occupied is True
+    r.wait(2)
+    assert r.state.occupied is False
+    assert r.state.permit is True
+    assert not r.episodes("started")
+
+
+def test_motion_behind_a_closed_door_seals_the_room() -> None:
+    r = Room()
+    r.set(Input.DOOR_LOCK, False)
+    r.set(Input.MOTION, False)
+    r.set(Input.DOOR_CLOSED, True)
+    r.set(Input.MOTION, True)  # someone is in there after all
+    r.set(Input.MOTION, False)
+    r.wait(3600)
+    assert r.state.occupied is True
+    assert r.episodes("started")
+
+
+def test_a_restored_episode_goes_on_under_its_id_and_ends_when_empty() -> None:
+    r = Room()
+    episode = room.OpenEpisode("s.r.20260105T075000000Z", r.clock.now(), "occupancy")
+    r.state = room.initial_state(r.clock.now(), episode)
+    r.set(Input.DOOR_LOCK, False)
+    r.set(Input.MOTION, False)
+    r.set(Input.DOOR_CLOSED, False)
+    assert r.state.permit is False, "an open episode withholds the permit"
+    r.wait(31)
+    r.wait(60)
+    (ended,) = r.episodes("ended")
+    assert ended.episode_id == episode.id and ended.reason == "room_empty"
+    assert not r.episodes("started")
+
+
 def test_the_room_empties_after_the_door_opens_and_the_hold_passes() -> None:
     r = Room().empty_and_unlocked()
     r.set(Input.MOTION, True)

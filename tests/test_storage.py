@@ -30,9 +30,16 @@ def test_migrations_create_the_schema_in_wal_mode_and_rerun_cleanly(tmp_path: Pa
     store_at(path).engine.dispose()  # a second start: nothing to do, no error
     db = sqlite3.connect(path)
     tables = {r[0] for r in db.execute("select name from sqlite_master where type='table'")}
-    assert {"message", "alert", "alert_transition", "dead_letter", "alembic_version"} <= tables
+    assert {
+        "message",
+        "alert",
+        "alert_transition",
+        "dead_letter",
+        "agent_progress",
+        "alembic_version",
+    } <= tables
     assert db.execute("pragma journal_mode").fetchone()[0] == "wal"
-    assert db.execute("select version_num from alembic_version").fetchone()[0] == "0001"
+    assert db.execute("select version_num from alembic_version").fetchone()[0] == "0002"
 
 
 def test_a_message_is_stored_once_however_often_it_arrives(tmp_path: Path) -> None:

@@ -32,8 +32,8 @@ sensors:
   motion:      {kind: pir, pin: 22}
   staff:       {kind: mat, pin: 23}
 outputs:
-  lock_permit: {pin: 5}
-  sounder:     {pin: 6}
+  lock_permit: {pin: 16}
+  sounder:     {pin: 20}
 timing:
   occupancy_hold_s: 5
   empty_debounce_s: 5

@@ -151,13 +151,25 @@ def policies_show(profile_id: str) -> None:
     help="Agent config (YAML); without it, the defaults.",
 )
 @click.option("--broker", help="mqtt://HOST:PORT or mqtts://HOST:PORT (overrides the config).")
-@click.option("--mock", is_flag=True, help="Mock pins instead of the Pi's GPIO (laptop, CI).")
+@click.option(
+    "--mock",
+    is_flag=True,
+    help="Mock pins instead of the Pi's GPIO (laptop, CI); drive them with lines on stdin "
+    "such as 'motion on', 'door_lock off', 'button'.",
+)
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Override state_dir (sequence numbers).",
+    help="Override state_dir (where the outbox lives).",
 )
-def agent(config_file: Path | None, broker: str | None, mock: bool, state_dir: Path | None) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Read every sensor once, print its reading or fault, and exit (1 on any fault).",
+)
+def agent(
+    config_file: Path | None, broker: str | None, mock: bool, state_dir: Path | None, check: bool
+) -> None:
     """Run a room agent."""
     from roomwatch.core.clock import WallClock
     from roomwatch.edge_agent.service import AgentService
@@ -165,15 +177,55 @@ def agent(config_file: Path | None, broker: str | None, mock: bool, state_dir: P
     from roomwatch.hardware.gpio import mock_factory
 
     config = _load(config_file, AgentConfig)
+    if check:
+        from roomwatch.cli.check import check_sensors
+
+        sys.exit(check_sensors(config, mock))
     config = config.model_copy(update={"mqtt": _broker(config.mqtt, broker)})
+    if state_dir is None and "state_dir" not in config.model_fields_set:
+        state_dir = _writable_state_dir(config)
     if state_dir is not None:
         config = config.model_copy(update={"state_dir": state_dir})
-    service = AgentService(config, WallClock(), mock_factory() if mock else None)
+    environment = None
+    if mock:
+        from roomwatch.hardware.mock_environment import MockEnvironment
+
+        environment = MockEnvironment(config.sensors)
+    try:
+        service = AgentService(
+            config, WallClock(), mock_factory() if mock else None, environment=environment
+        )
+    except Exception as exc:  # noqa: BLE001 - GPIO and disk problems, in the operator's words
+        raise click.ClickException(
+            f"cannot start the agent: {exc}"
+            + ("" if mock else " (on a machine without GPIO, add --mock)")
+        ) from None
     service.start()
+    if mock:
+        from roomwatch.cli import mock_console
+
+        mock_console.start(service.devices, environment)
     try:
         _wait_for_stop(service.stop_event, None)
     finally:
         service.stop()
+
+
+def _writable_state_dir(config: Any) -> Path | None:
+    """The default state_dir, or (for a user who cannot write there) one in their home."""
+    default: Path = config.state_dir
+    try:
+        default.mkdir(parents=True, exist_ok=True)
+        probe = default / ".write-test"
+        probe.touch()
+        probe.unlink()
+        return None
+    except OSError:
+        import platformdirs
+
+        fallback = Path(platformdirs.user_state_dir("roomwatch")) / f"{config.site}-{config.room}"
+        log.warning("cannot write to %s; keeping the agent's state in %s", default, fallback)
+        return fallback
 
 
 @main.command()

@@ -40,6 +40,12 @@ class CollectorConfig(BaseModel):
     late_after_s: float = Field(
         30, gt=0, description="A message older than this on arrival is judged late."
     )
+    gap_grace_s: float = Field(
+        60,
+        gt=0,
+        description="A hole in an agent's sequence open this long is reported "
+        "(it is never skipped: the agent still holds the missing messages and replays them).",
+    )
     batch_max: int = Field(500, ge=1, le=50_000, description="Most rows written in one commit.")
 
     @field_validator("default_profile")

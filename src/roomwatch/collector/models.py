@@ -74,3 +74,14 @@ class DeadLetter(SQLModel, table=True):
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     reason: str = Field(max_length=1000)
     field_path: str | None = Field(default=None, max_length=200)
+
+
+class AgentProgress(SQLModel, table=True):
+    """Per agent: the sequence number up to which every message is stored (the last ack)."""
+
+    __tablename__ = "agent_progress"
+
+    site: str = Field(primary_key=True, max_length=64)
+    room: str = Field(primary_key=True, max_length=64)
+    acked_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    updated_at: datetime = Field(sa_column=_utc())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,7 @@ from roomwatch.collector.storage import Store, make_engine, migrate
 from roomwatch.core import rules, wire
 from roomwatch.core.clock import Clock
 from roomwatch.core.policy import PolicyProfile, ProfileError, load_profile
+from roomwatch.core.sequence import SeqTracker
 from roomwatch.transport import MqttLink
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Counters:
         self.stored = 0
         self.alerts = 0
         self.write_failures = 0
+        self.gaps = 0
 
 
 class Collector:
@@ -64,11 +67,17 @@ class Collector:
         self._queue: queue.Queue[_Valid | _Dead | None] = queue.Queue()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._profiles: dict[tuple[str, str], str] = {}
+        self._trackers: dict[tuple[str, str], SeqTracker] = {}
         self._stop = threading.Event()
         self._writer = threading.Thread(
             target=self._write_loop, name="collector-writer", daemon=True
         )
-        subscriptions = [wire.subscription(k, share=config.share_group) for k in wire.AGENT_KINDS]
+        # Status is retained, and brokers give retained messages only to plain subscriptions:
+        # every collector takes status itself (duplicates are dropped by id).
+        subscriptions = [
+            wire.subscription(k, share=None if k is wire.Kind.STATUS else config.share_group)
+            for k in wire.AGENT_KINDS
+        ]
         self.link = MqttLink(
             config.mqtt,
             f"roomwatch-{config.name}",
@@ -82,6 +91,7 @@ class Collector:
     def start(self) -> None:
         migrate(self.store.engine)
         self.desk.load(self.store.open_alerts())
+        self._trackers = {key: SeqTracker(seq) for key, seq in self.store.load_progress().items()}
         self._writer.start()
         self.link.start()
         log.info(
@@ -198,12 +208,66 @@ class Collector:
 
     def _write(self, batch: list[_Valid | _Dead]) -> None:
         valid = [i for i in batch if isinstance(i, _Valid)]
-        transitions = [t for i in valid for t in i.transitions]
-        if transitions:
-            self.store.save_transitions(transitions)
-        if valid:
-            self.store.save_messages((i.message, i.received_at) for i in valid)
-            self.counters.stored += len(valid)
-        for item in batch:
-            if isinstance(item, _Dead):
-                self.store.save_dead_letter(item.invalid, item.received_at)
+        new_ids = self.store.write_batch(
+            ((i.message, i.received_at) for i in valid),
+            [t for i in valid for t in i.transitions],
+            [(i.invalid, i.received_at) for i in batch if isinstance(i, _Dead)],
+        )
+        self.counters.stored += len(new_ids)
+        self._acknowledge(valid, new_ids)
+
+    # ------------------------------------------------------------ end to end
+
+    def _acknowledge(self, valid: list[_Valid], new_ids: set[str]) -> None:
+        """After the commit: advance each agent's stored-up-to mark and tell the agent."""
+        now = self.clock.now()
+        before: dict[tuple[str, str], int] = {}
+        for item in valid:
+            m = item.message
+            seq = getattr(m, "seq", None)
+            if seq is None:
+                continue
+            key = (m.site, m.room)
+            tracker = self._trackers.get(key)
+            if tracker is None:
+                tracker = self._trackers[key] = SeqTracker.first_seen(seq)
+            elif m.id in new_ids and seq <= tracker.contiguous:
+                log.warning(
+                    "%s/%s restarted its sequence at %d (was past %d): following it",
+                    *key,
+                    seq,
+                    tracker.contiguous,
+                )
+                tracker.restart_at(seq)
+                before.setdefault(key, seq - 1)
+            before.setdefault(key, tracker.contiguous)
+            if isinstance(m, wire.Event) and m.type == "telemetry_dropped":
+                first = m.fields.get("first_seq")
+                if isinstance(first, int) and not isinstance(first, bool) and first <= seq:
+                    tracker.cover(first, seq, now)  # the agent's full outbox gave these up
+            tracker.add(seq, now)
+        for key, tracker in self._trackers.items():
+            gap = tracker.stale_gap(now, self.config.gap_grace_s)
+            if gap is not None:
+                self.counters.gaps += 1
+                log.warning(
+                    "%s/%s: sequence %d-%d (%d message(s)) missing for over %.0f s; "
+                    "waiting for the agent's replay",
+                    *key,
+                    gap.first,
+                    gap.last,
+                    gap.size,
+                    self.config.gap_grace_s,
+                )
+        advanced = {
+            key: self._trackers[key].contiguous
+            for key, old in before.items()
+            if self._trackers[key].contiguous != old
+        }
+        if not advanced:
+            return
+        self.store.save_progress(advanced, now)
+        for (site, room), seq in advanced.items():
+            ack = wire.Ack(id=uuid.uuid4().hex, ts=now, site=site, room=room, seq=seq)
+            # Retained, so an agent that restarts learns at once what is safe to forget.
+            self.link.publish(wire.topic_of(ack), wire.encode(ack), qos=1, retain=True)

@@ -16,7 +16,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from roomwatch.collector.models import AlertRecord, AlertTransition, DeadLetter, StoredMessage
+from roomwatch.collector.models import (
+    AgentProgress,
+    AlertRecord,
+    AlertTransition,
+    DeadLetter,
+    StoredMessage,
+)
 from roomwatch.core import rules, wire
 
 log = logging.getLogger(__name__)
@@ -73,8 +79,51 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def save_messages(self, received: Iterable[tuple[wire.Message, datetime]]) -> None:
-        """Store each message once; a message id already stored is skipped."""
+    # ------------------------------------------------------------- writing
+
+    def write_batch(
+        self,
+        received: Iterable[tuple[wire.Message, datetime]],
+        transitions: Iterable[rules.Transition] = (),
+        dead: Iterable[tuple[wire.Invalid, datetime]] = (),
+    ) -> set[str]:
+        """One transaction: alert steps, messages and dead letters. Returns the new message ids.
+
+        All or nothing, so a batch retried after a failure is never half written twice.
+        """
+        with Session(self.engine) as session:
+            self._transitions(session, transitions, None)
+            new_ids = self._messages(session, received)
+            for invalid, received_at in dead:
+                session.add(
+                    DeadLetter(
+                        received_at=received_at,
+                        topic=invalid.topic[:1024],
+                        payload=invalid.payload,
+                        reason=invalid.reason[:1000],
+                        field_path=invalid.field[:200] if invalid.field else None,
+                    )
+                )
+            session.commit()
+        return new_ids
+
+    def save_messages(self, received: Iterable[tuple[wire.Message, datetime]]) -> set[str]:
+        """Store each message once; returns the ids that were new (not stored before)."""
+        return self.write_batch(received)
+
+    def save_transitions(
+        self, transitions: Iterable[rules.Transition], by: str | None = None
+    ) -> None:
+        with Session(self.engine) as session:
+            self._transitions(session, transitions, by)
+            session.commit()
+
+    def save_dead_letter(self, invalid: wire.Invalid, received_at: datetime) -> None:
+        self.write_batch((), (), [(invalid, received_at)])
+
+    def _messages(
+        self, session: Session, received: Iterable[tuple[wire.Message, datetime]]
+    ) -> set[str]:
         rows = [
             {
                 "id": m.id,
@@ -88,54 +137,51 @@ class Store:
             }
             for m, received_at in received
         ]
-        if rows:
-            with self.engine.begin() as connection:
-                table = StoredMessage.__table__  # type: ignore[attr-defined]
-                connection.execute(_insert_ignore(self.engine, table), rows)
+        if not rows:
+            return set()
+        table = StoredMessage.__table__  # type: ignore[attr-defined]
+        statement = _insert_ignore(self.engine, table).returning(table.c.id)
+        return {row[0] for row in session.execute(statement, rows)}
 
-    def save_transitions(
-        self, transitions: Iterable[rules.Transition], by: str | None = None
+    def _transitions(
+        self, session: Session, transitions: Iterable[rules.Transition], by: str | None
     ) -> None:
-        with Session(self.engine) as session:
-            for t in transitions:
-                a = t.alert
-                record = session.get(AlertRecord, a.alert_id)
-                if record is None:
-                    record = AlertRecord(
-                        alert_id=a.alert_id,
-                        site=a.site,
-                        room=a.room,
-                        type=a.type.value,
-                        severity=a.severity.value,
-                        state=t.state.value,
-                        episode_id=a.episode_id,
-                        raised_at=a.raised_at,
-                        updated_at=t.at,
-                        message=a.message,
-                        late=a.late,
-                    )
-                else:
-                    record.state = t.state.value
-                    record.updated_at = t.at
-                session.add(record)
-                session.flush()
-                session.add(
-                    AlertTransition(alert_id=a.alert_id, state=t.state.value, at=t.at, by=by)
+        for t in transitions:
+            a = t.alert
+            record = session.get(AlertRecord, a.alert_id)
+            if record is None:
+                record = AlertRecord(
+                    alert_id=a.alert_id,
+                    site=a.site,
+                    room=a.room,
+                    type=a.type.value,
+                    severity=a.severity.value,
+                    state=t.state.value,
+                    episode_id=a.episode_id,
+                    raised_at=a.raised_at,
+                    updated_at=t.at,
+                    message=a.message,
+                    late=a.late,
                 )
+            else:
+                record.state = t.state.value
+                record.updated_at = t.at
+            session.add(record)
+            session.flush()
+            session.add(AlertTransition(alert_id=a.alert_id, state=t.state.value, at=t.at, by=by))
+
+    def save_progress(self, progress: dict[tuple[str, str], int], at: datetime) -> None:
+        with Session(self.engine) as session:
+            for (site, room), seq in progress.items():
+                session.merge(AgentProgress(site=site, room=room, acked_seq=seq, updated_at=at))
             session.commit()
 
-    def save_dead_letter(self, invalid: wire.Invalid, received_at: datetime) -> None:
+    # ------------------------------------------------------------- reading
+
+    def load_progress(self) -> dict[tuple[str, str], int]:
         with Session(self.engine) as session:
-            session.add(
-                DeadLetter(
-                    received_at=received_at,
-                    topic=invalid.topic[:1024],
-                    payload=invalid.payload,
-                    reason=invalid.reason[:1000],
-                    field_path=invalid.field[:200] if invalid.field else None,
-                )
-            )
-            session.commit()
+            rows = session.execute(select(AgentProgress)).scalars()
+            return {(r.site, r.room): r.acked_seq for r in rows}
 
     def open_alerts(self) -> list[rules.OpenAlert]:
         with Session(self.engine) as session:

@@ -13,9 +13,12 @@ The safety rules, from DESIGN.md principle 3 and POLICIES.md (LOCK):
   open) is answered in the same step: withdraw the permit, sound the alarm,
   publish ``lock_released``. The alarm stays on until the lock is seen open.
 * Occupancy fusion: motion (PIR) or presence (mmWave) means occupied. A door
-  closed while the room may be occupied *seals* it: it stays occupied, even
-  if the PIR goes quiet (a still child), until the door opens or a presence
-  sensor positively reports the room empty. A faulty sensor is unknown.
+  closed on an occupied room, or presence seen behind a closed door, *seals*
+  it: it stays occupied, even if the PIR goes quiet (a still child), until the
+  door opens or a presence sensor positively reports the room empty. A door
+  closed while occupancy is unknown (just after boot) keeps it unknown the
+  same way: the permit stays withdrawn, but no episode is invented. A faulty
+  sensor is unknown.
 """
 
 from __future__ import annotations
@@ -135,6 +138,8 @@ class RoomState:
     inputs: dict[Input, bool | None] = field(default_factory=dict)
     last_presence_at: datetime | None = None
     sealed: bool = False
+    sealed_unknown: bool = False
+    unknown_since: datetime | None = None
     occupied: bool | None = None
     empty_since: datetime | None = None
     episode: OpenEpisode | None = None
@@ -156,9 +161,13 @@ class RoomState:
         )
 
 
-def initial_state(now: datetime) -> RoomState:
-    """A freshly booted agent knows nothing: occupancy unknown, permit withdrawn."""
-    return RoomState(booted_at=now)
+def initial_state(now: datetime, episode: OpenEpisode | None = None) -> RoomState:
+    """A freshly booted agent knows nothing: occupancy unknown, permit withdrawn.
+
+    ``episode`` is the one that was open when the agent last stopped (a crash or a
+    power cut): it goes on under the same id and ends when the room is empty.
+    """
+    return RoomState(booted_at=now, episode=episode)
 
 
 def telemetry_view(state: RoomState) -> tuple[object, ...]:
@@ -183,6 +192,8 @@ def _fuse(state: RoomState, now: datetime, settings: RoomSettings) -> bool | Non
     presence = state.value(Input.PRESENCE)
     if motion is True or presence is True or state.sealed:
         return True
+    if state.sealed_unknown:
+        return None  # closed before we knew who was inside
     if Input.MOTION not in fitted and Input.PRESENCE not in fitted:
         return None  # nothing can see the room: never claim it is empty
     for sensor in (Input.MOTION, Input.PRESENCE, Input.DOOR_CLOSED):
@@ -190,10 +201,12 @@ def _fuse(state: RoomState, now: datetime, settings: RoomSettings) -> bool | Non
             return None  # a sensor we rely on is silent or faulty
     if Input.PRESENCE in fitted:
         return False  # presence (healthy, fitted) says no one, motion is quiet, not sealed
-    reference = state.last_presence_at or state.booted_at
-    if now - reference < timedelta(seconds=settings.occupancy_hold_s):
-        # Within the hold after the last motion: occupied. Just after boot: not yet known.
-        return True if state.last_presence_at else None
+    hold = timedelta(seconds=settings.occupancy_hold_s)
+    if state.last_presence_at is not None and now - state.last_presence_at < hold:
+        return True  # within the hold after the last motion
+    unknown_since = state.unknown_since or state.booted_at
+    if now - unknown_since < hold:
+        return None  # just after boot, or just after an unknown room was opened
     return False
 
 
@@ -227,18 +240,26 @@ def _apply(
             previous = state.value(name)
             state = replace(state, inputs={**state.inputs, name: value})
             if name in (Input.MOTION, Input.PRESENCE) and value is True:
-                state = replace(state, last_presence_at=now)
+                # Someone is inside; behind a closed door they stay inside until it opens.
+                sealed = state.sealed or state.value(Input.DOOR_CLOSED) is True
+                state = replace(state, last_presence_at=now, sealed=sealed)
             if name is Input.DOOR_CLOSED:
                 if value is False:
+                    # The door of a sealed room opens: the hold restarts now, since a still
+                    # child may be inside at this very moment (as evidence, or as unknown).
                     if state.sealed and previous is True:
-                        # The door of a sealed room opens: the hold restarts now, since
-                        # a still child may be inside at this very moment.
                         state = replace(state, last_presence_at=now)
-                    state = replace(state, sealed=False)
-                elif value is True and previous is not True and state.possibly_occupied:
-                    state = replace(state, sealed=True)
+                    elif state.sealed_unknown:
+                        state = replace(state, unknown_since=now)
+                    state = replace(state, sealed=False, sealed_unknown=False)
+                elif value is True and previous is not True:
+                    if state.occupied is True:
+                        state = replace(state, sealed=True)
+                    elif state.occupied is None:
+                        state = replace(state, sealed_unknown=True)
             if name is Input.PRESENCE and value is False and state.value(Input.MOTION) is not True:
-                state = replace(state, sealed=False)  # presence positively gone
+                # Presence positively gone.
+                state = replace(state, sealed=False, sealed_unknown=False)
         case StaffButton():
             if state.episode is None:
                 state = _start_episode(state, now, settings, "staff_button", actions)

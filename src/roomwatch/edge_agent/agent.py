@@ -1,8 +1,8 @@
 """The room agent's core loop: pin edges and ticks in, relay and messages out.
 
 Safety first, in every step: the state machine's hardware actions (permit,
-alarm) are carried out before anything is published, in the thread that saw
-the edge, and never wait for the network.
+alarm) are carried out before anything is queued, in the thread that saw the
+edge, and never wait for the network or the disk.
 """
 
 from __future__ import annotations
@@ -10,22 +10,25 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Protocol
+from typing import Any
 
 from roomwatch import __version__
 from roomwatch.core import room, wire
 from roomwatch.core.clock import Clock
 from roomwatch.edge_agent.devices import RoomDevices
-from roomwatch.edge_agent.sequence import SequenceStore
+from roomwatch.edge_agent.outbox import Outbox, OutboxError
 from roomwatch.firmware_config.schema import AgentConfig
+from roomwatch.hardware.readings import PresenceReading, PresenceSensor, Reading, SampledSensor
 
 log = logging.getLogger(__name__)
 
+#: A command older than this when it arrives (queued while the agent was away) is ignored.
+COMMAND_MAX_AGE_S = 120
 
-class Publisher(Protocol):
-    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> object: ...
+#: Which telemetry field each sampled sensor fills.
+TELEMETRY_FIELDS = {"temperature": "temperature_c", "light": "lux", "co2": "co2_ppm"}
 
 
 class RoomAgent:
@@ -35,39 +38,55 @@ class RoomAgent:
         self,
         config: AgentConfig,
         devices: RoomDevices,
-        sequence: SequenceStore,
+        outbox: Outbox,
         clock: Clock,
-        publisher: Publisher,
+        queued: Callable[[], None] = lambda: None,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+        sensors: Mapping[str, SampledSensor] | None = None,
+        presence: PresenceSensor | None = None,
     ) -> None:
         self.config = config
         self.devices = devices
         self.clock = clock
-        self._sequence = sequence
-        self._publisher = publisher
+        self.outbox = outbox
+        self.sensors = dict(sensors or {})
+        self.presence = presence
+        self._presence_seen = False
+        self._queued = queued
         self._new_id = new_id
         self._lock = threading.RLock()
         self.settings = room.RoomSettings(
             site=config.site,
             room=config.room,
-            fitted=devices.fitted,
+            fitted=devices.fitted | ({room.Input.PRESENCE} if presence else frozenset()),
             occupancy_hold_s=config.timing.occupancy_hold_s,
             empty_debounce_s=config.timing.empty_debounce_s,
         )
-        self.state = room.initial_state(clock.now())
+        self.state = room.initial_state(clock.now(), self._restored_episode())
+        self.readings: dict[str, Reading] = {}
         self._last_telemetry: datetime | None = None
         self.digest = config.digest()
+        self.outbox_failures = 0
+        self.where = f"{config.site}/{config.room}"
+
+    def _restored_episode(self) -> room.OpenEpisode | None:
+        saved = self.outbox.open_episode()
+        if saved is None:
+            return None
+        episode_id, started_at, reason = saved
+        log.warning("resuming episode %s, open when the agent last stopped", episode_id)
+        return room.OpenEpisode(episode_id, wire.parse_ts(started_at), reason)
 
     # ------------------------------------------------------------------ wiring
 
     def attach(self) -> None:
-        """Read every input's present level, then listen for edges."""
+        """Withdraw the permit, read every input's present level, then listen for edges."""
+        self._set_permit(False)
         for name, device in self.devices.inputs.items():
             device.on_change(self._input_handler(name))
             self.handle(room.InputChanged(name, device.active))
         if self.devices.staff_button is not None:
             self.devices.staff_button.on_change(self._button)
-        self._set_permit(False)
         self.publish_event(
             "config_loaded", {"config_digest": self.digest, "profile": self.config.profile}
         )
@@ -86,11 +105,13 @@ class RoomAgent:
 
     def handle(self, event: room.RoomEvent) -> None:
         """Feed one event to the state machine and carry out its actions. Never raises."""
+        if isinstance(event, room.InputChanged):
+            log.debug("%s: %s -> %s", self.where, event.input.value, event.value)
         try:
             with self._lock:
                 now = self.clock.now()
                 self.state, actions = room.step(self.state, event, now, self.settings)
-                # Hardware first: the interlock never waits for a publish.
+                # Hardware first: the interlock never waits for the outbox or the network.
                 for action in actions:
                     if isinstance(action, room.SetPermit):
                         self._set_permit(action.granted)
@@ -99,13 +120,17 @@ class RoomAgent:
                 for action in actions:
                     self._carry_out(action, now)
         except Exception:
-            # The interlock loop must outlive any bug; the permit stays as safe as it was.
+            # The interlock loop must outlive any bug; withdrawing the permit is always safe.
             log.exception("failed to handle %r", event)
             self._fail_safe()
 
     def tick(self) -> None:
-        """Let time pass: hold times expire, and telemetry goes out on its cadence."""
+        """Let time pass: hold times expire, the permit's watchdog is fed, telemetry goes out
+        on its cadence. Sensor reads (which take real time) are :meth:`sample`'s, elsewhere."""
         self.handle(room.Tick())
+        with self._lock:  # a deadlocked state machine stops the feed, and the relay drops
+            if self.state.permit and self.devices.lock_permit is not None:
+                self.devices.lock_permit.feed()
         with self._lock:
             now = self.clock.now()
             due = self._last_telemetry is None or (
@@ -115,41 +140,86 @@ class RoomAgent:
         if due:
             self.publish_telemetry()
 
+    def sample(self) -> None:
+        """Read presence and the sampled sensors; a fault that starts or ends is reported once.
+
+        Reads happen outside the agent's lock: a slow bus never delays the interlock."""
+        changed = False
+        if self.presence is not None:
+            try:
+                p = self.presence.read()
+            except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the loop
+                p = PresenceReading(self.presence.name, None, f"presence: driver error: {exc}")
+            present = None if p.present is None else float(p.present)
+            changed |= self._note(Reading("presence", present, p.fault))
+            if self.state.value(room.Input.PRESENCE) != p.present or not self._presence_seen:
+                self._presence_seen = True
+                self.handle(room.InputChanged(room.Input.PRESENCE, p.present))
+        for name, sensor in self.sensors.items():
+            try:
+                reading = sensor.read()
+            except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the loop
+                reading = Reading(name, None, f"{name}: driver error: {exc}")
+            changed |= self._note(reading)
+        if changed:
+            self.telemetry_due()
+
+    def _note(self, reading: Reading) -> bool:
+        """Keep a reading; report a fault when it starts and when it ends. True on either."""
+        with self._lock:
+            before = self.readings.get(reading.sensor)
+            self.readings[reading.sensor] = reading
+        was_faulty = before is not None and before.fault is not None
+        if reading.fault is not None and not was_faulty:
+            log.warning("%s: sensor fault: %s", self.where, reading.fault)
+            self.publish_event("sensor_fault", {"sensor": reading.sensor, "fault": reading.fault})
+            return True
+        if reading.fault is None and was_faulty:
+            log.info("%s: sensor %s reads again", self.where, reading.sensor)
+            self.publish_event("sensor_ok", {"sensor": reading.sensor})
+            return True
+        return before is None
+
     def telemetry_due(self) -> None:
         """Publish telemetry on the next tick, whatever the cadence."""
         with self._lock:
             self._last_telemetry = None
 
     def _carry_out(self, action: room.Action, now: datetime) -> None:
-        where = f"{self.config.site}/{self.config.room}"
         match action:
             case room.PublishEvent(type=type_, fields=fields):
                 if type_ == "lock_released":
                     log.warning(
-                        "%s: lock engaged while the room may be occupied: permit "
-                        "withdrawn, alarm sounding",
-                        where,
+                        "%s: lock engaged while the room may be occupied: "
+                        "permit withdrawn, alarm sounding",
+                        self.where,
                     )
                 elif type_ == "lock_cleared":
-                    log.info("%s: lock seen open; alarm off", where)
+                    log.info("%s: lock seen open; alarm off", self.where)
                 self.publish_event(type_, fields)
             case room.PublishEpisode():
                 log.info(
-                    "%s: episode %s %s (%s)", where, action.episode_id, action.event, action.reason
+                    "%s: episode %s %s (%s)",
+                    self.where,
+                    action.episode_id,
+                    action.event,
+                    action.reason,
                 )
-                self._publish(
-                    wire.Episode(
-                        id=self._new_id(),
-                        seq=self._sequence.next(),
-                        ts=now,
-                        site=self.config.site,
-                        room=self.config.room,
-                        event=wire.EpisodeEvent(action.event),
-                        episode_id=action.episode_id,
-                        started_at=action.started_at,
-                        ended_at=action.ended_at,
-                        reason=action.reason,
+                if action.event == "started":
+                    self.outbox.save_episode(
+                        action.episode_id, wire.format_ts(action.started_at), action.reason
                     )
+                else:
+                    self.outbox.save_episode(None)
+                self._queue(
+                    wire.Episode,
+                    {
+                        "event": wire.EpisodeEvent(action.event),
+                        "episode_id": action.episode_id,
+                        "started_at": action.started_at,
+                        "ended_at": action.ended_at,
+                        "reason": action.reason,
+                    },
                 )
             case room.PublishTelemetry():
                 self.publish_telemetry()
@@ -182,42 +252,48 @@ class RoomAgent:
             "room": self.config.room,
         }
 
-    def _publish(self, message: wire.Message, retain: bool = False) -> None:
-        try:
-            self._publisher.publish(
-                wire.topic_of(message), wire.encode(message), qos=1, retain=retain
-            )
-        except Exception:
-            log.exception("could not queue %s message", message.kind)
+    def _queue(self, model: type[wire.AgentMessage], fields: dict[str, Any]) -> None:
+        """Number a message and store it in the outbox; the sender takes it from there."""
+        envelope = self._envelope()
+        topic = wire.topic(self.config.site, self.config.room, model.kind)
 
-    def publish_event(self, type_: str, fields: dict[str, object]) -> None:
+        def build(seq: int) -> bytes:
+            return wire.encode(model.model_validate({**envelope, "seq": seq, **fields}))
+
+        try:
+            self.outbox.append(model.kind.value, topic, build)
+        except OutboxError as exc:
+            # The interlock goes on regardless; the fault is loud in the log and counted.
+            self.outbox_failures += 1
+            log.error("%s", exc)
+            return
+        self._queued()
+
+    def publish_event(self, type_: str, fields: Mapping[str, object]) -> None:
         with self._lock:
-            self._publish(
-                wire.Event.model_validate(
-                    {**self._envelope(), "seq": self._sequence.next(), "type": type_, **fields}
-                )
-            )
+            self._queue(wire.Event, {"type": type_, **fields})
 
     def publish_telemetry(self) -> None:
         with self._lock:
             s = self.state
-            message = wire.Telemetry.model_validate(
+            self._last_telemetry = self.clock.now()
+            values: dict[str, Any] = dict.fromkeys(TELEMETRY_FIELDS.values())
+            for name, field in TELEMETRY_FIELDS.items():
+                reading = self.readings.get(name)
+                if reading is not None:
+                    values[field] = reading.value
+            self._queue(
+                wire.Telemetry,
                 {
-                    **self._envelope(),
-                    "seq": self._sequence.next(),
-                    "temperature_c": None,
-                    "lux": None,
-                    "co2_ppm": None,
+                    **values,
                     "occupied": s.occupied,
                     "door_closed": s.value(room.Input.DOOR_CLOSED),
                     "door_locked": s.value(room.Input.DOOR_LOCK),
                     "staff_present": s.value(room.Input.STAFF),
                     "lock_permit": s.permit,
                     "episode_id": s.episode.id if s.episode else None,
-                }
+                },
             )
-            self._last_telemetry = self.clock.now()
-            self._publish(message)
 
     def status(self, state: str) -> wire.Status:
         return wire.Status.model_validate(
@@ -230,14 +306,35 @@ class RoomAgent:
             }
         )
 
-    def command(self, topic_name: str, payload: bytes) -> None:
-        """Handle a message on the room's ``cmd`` topic (from paho's thread; never raises)."""
+    # ------------------------------------------------------- collector's words
+
+    def on_message(self, topic_name: str, payload: bytes) -> None:
+        """A message on the room's ``cmd`` or ``ack`` topic (paho's thread; never raises)."""
         result = wire.decode(topic_name, payload)
         if isinstance(result, wire.Invalid):
-            log.warning("ignored invalid command on %s: %s", topic_name, result.reason)
+            log.warning("ignored invalid message on %s: %s", topic_name, result.reason)
             return
         message = result.message
-        if not isinstance(message, wire.Command):
+        if isinstance(message, wire.Ack):
+            if message.seq > self.outbox.last_seq:
+                # An ack for numbers this outbox never produced (it was replaced or wiped):
+                # obeying it would delete unsent messages.
+                log.warning(
+                    "ignored ack %d: this outbox has only reached %d",
+                    message.seq,
+                    self.outbox.last_seq,
+                )
+                return
+            gone = self.outbox.ack(message.seq)
+            log.debug("collector stored up to %d; %d message(s) forgotten", message.seq, gone)
+        elif isinstance(message, wire.Command):
+            self._command(message)
+
+    def _command(self, message: wire.Command) -> None:
+        age = (self.clock.now() - message.ts).total_seconds()
+        if age > COMMAND_MAX_AGE_S:
+            # Queued for us while we were away: starting or ending an episode now would be wrong.
+            log.warning("ignored %s command from %.0f s ago", message.action.value, age)
             return
         match message.action:
             case wire.CommandAction.START_EPISODE:

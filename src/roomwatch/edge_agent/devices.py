@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 from gpiozero import Factory
 
 from roomwatch.core.room import Input
 from roomwatch.firmware_config.schema import AgentConfig, GpioInput
-from roomwatch.hardware.gpio import BinaryInput, BinaryOutput
-
-log = logging.getLogger(__name__)
+from roomwatch.hardware.gpio import BinaryInput, BinaryOutput, PermitOutput
 
 #: Which configured sensor feeds which state-machine input.
 SENSOR_INPUTS: dict[str, Input] = {
@@ -26,7 +23,7 @@ SENSOR_INPUTS: dict[str, Input] = {
 class RoomDevices:
     inputs: dict[Input, BinaryInput] = field(default_factory=dict)
     staff_button: BinaryInput | None = None
-    lock_permit: BinaryOutput | None = None
+    lock_permit: PermitOutput | None = None
     sounder: BinaryOutput | None = None
     led: BinaryOutput | None = None
 
@@ -56,16 +53,9 @@ def build_devices(config: AgentConfig, pin_factory: Factory | None) -> RoomDevic
         devices.staff_button = BinaryInput("staff_button", sensors.staff_button, pin_factory)
     outputs = config.outputs
     if outputs.lock_permit is not None:
-        devices.lock_permit = BinaryOutput("lock_permit", outputs.lock_permit, pin_factory)
+        devices.lock_permit = PermitOutput("lock_permit", outputs.lock_permit, pin_factory)
     if outputs.sounder is not None:
         devices.sounder = BinaryOutput("sounder", outputs.sounder, pin_factory)
     if outputs.led is not None:
         devices.led = BinaryOutput("led", outputs.led, pin_factory)
-    for name in ("presence", "temperature", "light", "co2"):
-        if getattr(sensors, name) is not None:
-            log.warning(
-                "sensor %s is configured but its driver is not in this version; "
-                "it reads as unknown",
-                name,
-            )
     return devices

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class TlsSettings(BaseModel):
@@ -54,6 +54,11 @@ class MqttSettings(BaseModel):
     client_id: str | None = Field(
         None, max_length=64, description="Client id; null = derived from the program and room."
     )
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _protocol_as_text(cls, value: object) -> object:
+        return "5" if value == 5 else value  # YAML reads `protocol: 5` as a number
 
     @model_validator(mode="after")
     def _password_needs_user(self) -> MqttSettings:

@@ -161,7 +161,10 @@ class Sensors(Strict):
 
 class Outputs(Strict):
     lock_permit: GpioOutput | None = Field(
-        None, description="Drives the watchdog relay that lets an electrified lock hold."
+        None,
+        description="Pulses the watchdog relay that lets an electrified lock hold: toggled on "
+        "every tick while granted, held inactive when withdrawn. Use a pin that is pulled "
+        "down at power-on (GPIO 9-27).",
     )
     sounder: GpioOutput | None = Field(None, description="Local alarm sounder.")
     led: GpioOutput | None = Field(None, description="Status LED at the door.")
@@ -177,6 +180,13 @@ class Timing(Strict):
     )
     empty_debounce_s: float = Field(
         60, ge=1, le=3600, description="An episode ends after the room has been empty this long."
+    )
+    ack_stall_s: float = Field(
+        15,
+        ge=1,
+        le=600,
+        description="With messages outstanding and no acknowledgement for this long, the "
+        "outbox is sent again (then after twice as long, up to 10 minutes).",
     )
 
 
@@ -205,7 +215,14 @@ class AgentConfig(Strict):
     timing: Timing = Field(default_factory=Timing)
     thresholds: Thresholds = Field(default_factory=Thresholds)
     state_dir: Path = Field(
-        Path("/var/lib/roomwatch"), description="Where the agent keeps its sequence and outbox."
+        Path("/var/lib/roomwatch"), description="Where the agent keeps its outbox (agent.db)."
+    )
+    outbox_capacity: int = Field(
+        100_000,
+        ge=100,
+        le=10_000_000,
+        description="Most messages kept for the collector; when full, the oldest telemetry "
+        "goes first (episodes and events are never dropped).",
     )
 
     @field_validator("profile")

@@ -42,10 +42,17 @@ class MqttLink:
         *,
         subscriptions: Sequence[str] = (),
         on_message: MessageHandler | None = None,
-        on_connected: Callable[[], None] | None = None,
-        will: tuple[str, bytes] | None = None,
+        on_connected: Callable[[bool], None] | None = None,
+        will: Callable[[], tuple[str, bytes]] | None = None,
         persistent: bool = True,
+        replays_itself: bool = False,
     ) -> None:
+        """``replays_itself``: the caller resends everything unacknowledged, in order, after
+        a reconnect that finds no session (the agent's outbox); paho's own retransmissions
+        would then arrive *before* older replayed messages, so they are dropped.
+
+        ``will`` makes the retained last will afresh before every connection, so each
+        carries its own message id and time."""
         self.settings = settings
         self.client_id = settings.client_id or client_id
         self.connected = threading.Event()
@@ -58,6 +65,7 @@ class MqttLink:
         v5 = settings.protocol == "5"
         self._v5 = v5
         self._persistent = persistent
+        self._replays_itself = replays_itself
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -65,9 +73,26 @@ class MqttLink:
             clean_session=None if v5 else not persistent,
             reconnect_on_failure=True,
         )
-        self.client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        self._stopping = False
+        self._configured = False
+        self._retry: threading.Timer | None = None
+        self._will = will
+        paho_log = logging.getLogger(f"{__name__}.paho.{self.client_id}")
+        paho_log.addFilter(self._quiet_after_stop)
+        self.client.enable_logger(paho_log)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.max_inflight_messages_set(100)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
+        self.client.on_socket_open = self._on_socket_open
+
+    # ------------------------------------------------------------------ control
+
+    def _configure(self) -> None:
+        """Credentials and TLS: files are read here, so a missing one is retried, not fatal."""
+        settings = self.settings
         if settings.username is not None:
             password = None
             if settings.password_file is not None:
@@ -84,18 +109,39 @@ class MqttLink:
             )
             if tls.insecure_skip_verify:
                 self.client.tls_insecure_set(True)
-        if will is not None:
-            self.client.will_set(will[0], will[1], qos=1, retain=True)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_socket_open = self._on_socket_open
+        self._configured = True
 
-    # ------------------------------------------------------------------ control
+    def _refresh_will(self) -> None:
+        if self._will is not None:
+            topic, payload = self._will()
+            self.client.will_set(topic, payload, qos=1, retain=True)
 
     def start(self) -> None:
-        """Connect in the background; reconnects by itself until :meth:`stop`."""
+        """Connect in the background; reconnects by itself until :meth:`stop`.
+
+        Never raises: a broker setting that cannot be used yet (a password or
+        certificate file missing, unreadable or invalid) is logged and retried
+        every 30 s, while the caller (the agent's interlock) runs on.
+        """
+        if self._stopping:
+            return
+        try:
+            if not self._configured:
+                self._configure()
+            self._refresh_will()
+            self._connect()
+        except Exception as exc:  # noqa: BLE001 - whatever it is, log it and retry
+            log.error(
+                "cannot connect to the broker %s:%s yet (%s); retrying in 30 s",
+                self.settings.host,
+                self.settings.port,
+                exc,
+            )
+            self._retry = threading.Timer(30, self.start)
+            self._retry.daemon = True
+            self._retry.start()
+
+    def _connect(self) -> None:
         properties = None
         if self._v5:
             properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -109,8 +155,17 @@ class MqttLink:
         )
         self.client.loop_start()
 
+    def _quiet_after_stop(self, record: logging.LogRecord) -> bool:
+        # paho 2.2's loop thread logs "Client is not connected" at ERROR after a
+        # deliberate disconnect; an error line on every clean stop would teach
+        # operators to ignore errors.
+        return not (self._stopping and str(record.msg).startswith("Client is not connected"))
+
     def stop(self, publish_first: tuple[str, bytes] | None = None) -> None:
         """Disconnect cleanly (no last will), optionally publishing a final retained message."""
+        self._stopping = True
+        if self._retry is not None:
+            self._retry.cancel()
         try:
             if publish_first is not None and self.connected.is_set():
                 info = self.client.publish(publish_first[0], publish_first[1], qos=1, retain=True)
@@ -162,6 +217,8 @@ class MqttLink:
                 flags.session_present,
             )
             self.subscribed.clear()
+            if self._replays_itself and not flags.session_present:
+                self._drop_retransmissions()
             if self._subscriptions:
                 _, mid = client.subscribe([(topic, 1) for topic in self._subscriptions])
                 self._pending_subscriptions = {mid} if mid is not None else set()
@@ -169,9 +226,23 @@ class MqttLink:
                 self.subscribed.set()
             self.connected.set()
             if self._on_connected is not None:
-                self._on_connected()
+                self._on_connected(bool(flags.session_present))
         except Exception:
             log.exception("on_connect handler failed")
+
+    def _drop_retransmissions(self) -> None:
+        # paho keeps no public way to forget queued messages; its own lock guards the dict.
+        mutex = getattr(self.client, "_out_message_mutex", None)
+        messages = getattr(self.client, "_out_messages", None)
+        if mutex is None or messages is None:
+            log.warning("cannot drop paho's retransmissions (paho changed); order may vary")
+            return
+        with mutex:
+            dropped = len(messages)
+            messages.clear()
+            self.client._inflight_messages = 0
+        if dropped:
+            log.info("broker had no session: %d retransmission(s) left to the replay", dropped)
 
     def _on_subscribe(
         self,
@@ -205,6 +276,8 @@ class MqttLink:
         self.connected.clear()
         self.subscribed.clear()
         try:
+            if not self._stopping:
+                self._refresh_will()  # the next connection announces its own offline
             if reason_code.is_failure:
                 log.warning("disconnected from broker (%s); reconnecting", reason_code)
         except Exception:
