@@ -200,6 +200,10 @@ def test_agent_announces_online_and_says_offline_when_stopped(
     assert json.loads(raw)["config_digest"] == config.digest()
 
 
+def checked_in_by(marker: str) -> Any:
+    return lambda _topic, payload: json.loads(payload).get("by") == marker
+
+
 def test_sequence_numbers_continue_across_restarts_and_unacked_messages_replay(
     mosquitto: Broker, tmp_path: Path, recorder_factory: Any
 ) -> None:
@@ -214,8 +218,7 @@ def test_sequence_numbers_continue_across_restarts_and_unacked_messages_replay(
         service = AgentService(config, WallClock(), MockFactory())
         service.start()
         service.agent.publish_event("staff_checkin", {"by": f"run-{run}"})
-        marker = f"run-{run}"
-        rec.wait_for(lambda _t, p: json.loads(p).get("by") == marker)
+        rec.wait_for(checked_in_by(f"run-{run}"))
         service.stop()
     by_id: dict[str, list[bytes]] = {}
     for _, payload in rec.messages:

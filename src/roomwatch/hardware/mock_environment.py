@@ -78,11 +78,12 @@ class MockEnvironment:
         if quantity == "present":
             self.serial.present = None if value is None else bool(value)
             return
-        targets: list[object] | None = {
+        table: dict[str, list[object]] = {
             "temperature_c": [self.bme280, self.ds18b20],
             "lux": [self.bh1750],
             "co2_ppm": [self.scd4x],
-        }.get(quantity)
+        }
+        targets = table.get(quantity)
         if targets is None:
             raise ValueError(f"unknown quantity {quantity!r}")
         fitted = [t for t in targets if t is not None]
