@@ -233,3 +233,20 @@ def test_agent_check_reports_a_missing_bus_and_exits_1(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["agent", "--config", str(path), "--check"])
     assert result.exit_code == 1
     assert "temperature" in result.output and "FAULT" in result.output
+
+
+def test_an_overtime_episode_chirps_locally_and_publishes_its_checkpoint(bench: Bench) -> None:
+    bench.run(40)
+    drive(bench.devices.inputs[room.Input.STAFF], True)
+    drive(bench.devices.inputs[room.Input.MOTION], True)  # us-mi, band unknown: 15 min
+    bench.run(14 * 60)
+    assert bench.agent.indication["sounder"] == "off"
+    bench.run(61)
+    assert bench.agent.indication == {"sounder": "chirp", "led": "blink"}
+    checkpoints = [m for m in bench.messages("episode") if m["event"] == "checkpoint"]
+    assert [c["reason"] for c in checkpoints] == ["checkpoint extension_support #1"]
+    assert [e["limit_min"] for e in bench.events("time_limit_exceeded")] == [15]
+    drive(bench.devices.inputs[room.Input.DOOR_LOCK], True)
+    assert bench.agent.indication["sounder"] == "on", "a lock alarm outranks a chirp"
+    drive(bench.devices.inputs[room.Input.DOOR_LOCK], False)
+    assert bench.agent.indication["sounder"] == "chirp"

@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from roomwatch.core.episode_watch import WatchRules, WatchState, watch
+
 # ----------------------------------------------------------------------- inputs
 
 
@@ -50,6 +52,7 @@ class RoomSettings:
     fitted: frozenset[Input]
     occupancy_hold_s: float = 30.0
     empty_debounce_s: float = 60.0
+    rules: WatchRules | None = None  # the profile's limits, checkpoints and monitoring
 
 
 # ----------------------------------------------------------------------- events
@@ -115,11 +118,18 @@ class PublishEpisode:
 
 
 @dataclass(frozen=True, slots=True)
+class SetAttention:
+    """Local indication that the episode needs someone: chirp and blink (time up, unwatched)."""
+
+    on: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PublishTelemetry:
     """Something a telemetry message shows has changed: publish one now."""
 
 
-Action = SetPermit | SetAlarm | PublishEvent | PublishEpisode | PublishTelemetry
+Action = SetPermit | SetAlarm | SetAttention | PublishEvent | PublishEpisode | PublishTelemetry
 
 
 # ------------------------------------------------------------------------ state
@@ -145,6 +155,7 @@ class RoomState:
     episode: OpenEpisode | None = None
     permit: bool = False
     lock_alarm: bool = False
+    watch: WatchState = field(default_factory=WatchState)
 
     def value(self, name: Input) -> bool | None:
         return self.inputs.get(name)
@@ -227,6 +238,7 @@ def step(
     state = _apply(state, event, now, settings, actions)
     state = _update_occupancy(state, now, settings, actions)
     state = _interlock(state, actions)
+    state = _watch(state, now, settings, actions)
     if telemetry_view(state) != before:
         actions.append(PublishTelemetry())
     return state, actions
@@ -320,6 +332,36 @@ def _interlock(state: RoomState, actions: list[Action]) -> RoomState:
         actions.append(SetPermit(permit))
         state = replace(state, permit=permit)
     return state
+
+
+def _watch(
+    state: RoomState, now: datetime, settings: RoomSettings, actions: list[Action]
+) -> RoomState:
+    """The open episode against the room's policy: facts to publish, and local attention."""
+    attention_before = state.watch.needs_attention
+    if state.episode is None or settings.rules is None:
+        new_watch = WatchState()
+    else:
+        new_watch, facts = watch(
+            state.watch,
+            settings.rules,
+            state.episode.started_at,
+            state.value(Input.STAFF),
+            Input.STAFF in settings.fitted,
+            now,
+        )
+        for fact in facts:
+            if fact.checkpoint:
+                reason = f"checkpoint {fact.fields['checkpoint']} #{fact.fields['occurrence']}"
+                actions.append(
+                    PublishEpisode(
+                        "checkpoint", state.episode.id, state.episode.started_at, None, reason
+                    )
+                )
+            actions.append(PublishEvent(fact.type, {**fact.fields, "episode_id": state.episode.id}))
+    if new_watch.needs_attention != attention_before:
+        actions.append(SetAttention(new_watch.needs_attention))
+    return replace(state, watch=new_watch)
 
 
 def _start_episode(

@@ -17,6 +17,8 @@ from typing import Any
 from roomwatch import __version__
 from roomwatch.core import room, wire
 from roomwatch.core.clock import Clock
+from roomwatch.core.episode_watch import WatchRules
+from roomwatch.core.policy import load_profile
 from roomwatch.edge_agent.devices import RoomDevices
 from roomwatch.edge_agent.outbox import Outbox, OutboxError
 from roomwatch.firmware_config.schema import AgentConfig
@@ -61,7 +63,17 @@ class RoomAgent:
             fitted=devices.fitted | ({room.Input.PRESENCE} if presence else frozenset()),
             occupancy_hold_s=config.timing.occupancy_hold_s,
             empty_debounce_s=config.timing.empty_debounce_s,
+            rules=WatchRules.from_profile(
+                load_profile(config.profile),
+                config.student_band,
+                config.thresholds.time_limit_min,
+                config.thresholds.monitoring_lapse_s,
+            ),
         )
+        self._alarm = False
+        self._attention = False
+        self._permit_shown = False
+        self._modes: dict[str, str] = {}
         self.state = room.initial_state(clock.now(), self._restored_episode())
         self.readings: dict[str, Reading] = {}
         self._last_telemetry: datetime | None = None
@@ -116,7 +128,11 @@ class RoomAgent:
                     if isinstance(action, room.SetPermit):
                         self._set_permit(action.granted)
                     elif isinstance(action, room.SetAlarm):
-                        self._set_alarm(action.on)
+                        self._alarm = action.on
+                        self._indicate()
+                    elif isinstance(action, room.SetAttention):
+                        self._attention = action.on
+                        self._indicate()
                 for action in actions:
                     self._carry_out(action, now)
         except Exception:
@@ -197,6 +213,18 @@ class RoomAgent:
                 elif type_ == "lock_cleared":
                     log.info("%s: lock seen open; alarm off", self.where)
                 self.publish_event(type_, fields)
+            case room.PublishEpisode(event="checkpoint"):
+                log.warning("%s: %s due (%s)", self.where, action.reason, action.episode_id)
+                self._queue(
+                    wire.Episode,
+                    {
+                        "event": wire.EpisodeEvent.CHECKPOINT,
+                        "episode_id": action.episode_id,
+                        "started_at": action.started_at,
+                        "ended_at": None,
+                        "reason": action.reason,
+                    },
+                )
             case room.PublishEpisode():
                 log.info(
                     "%s: episode %s %s (%s)",
@@ -229,12 +257,32 @@ class RoomAgent:
     def _set_permit(self, granted: bool) -> None:
         if self.devices.lock_permit is not None:
             self.devices.lock_permit.set(granted)
-        if self.devices.led is not None:
-            self.devices.led.set(not granted)  # lit: the room cannot be locked
+        self._permit_shown = granted
+        self._indicate()
 
-    def _set_alarm(self, on: bool) -> None:
-        if self.devices.sounder is not None:
-            self.devices.sounder.set(on)
+    @property
+    def indication(self) -> dict[str, str]:
+        """What the sounder and LED are doing: on, off, chirp or blink."""
+        return dict(self._modes)
+
+    def _indicate(self) -> None:
+        """Sounder: steady for a lock alarm, a chirp every 3 s when the episode needs someone.
+        LED: lit while the room cannot be locked, blinking when the episode needs someone."""
+        sounder = "on" if self._alarm else "chirp" if self._attention else "off"
+        led = "blink" if self._attention else "off" if self._permit_shown else "on"
+        for name, output, mode in (
+            ("sounder", self.devices.sounder, sounder),
+            ("led", self.devices.led, led),
+        ):
+            if output is None or self._modes.get(name) == mode:
+                continue
+            self._modes[name] = mode
+            if mode == "chirp":
+                output.blink(0.15, 2.85)
+            elif mode == "blink":
+                output.blink(0.25, 0.25)
+            else:
+                output.set(mode == "on")
 
     def _fail_safe(self) -> None:
         try:

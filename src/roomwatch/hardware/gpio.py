@@ -85,6 +85,10 @@ class BinaryOutput:
         else:
             self._device.off()
 
+    def blink(self, on_s: float, off_s: float) -> None:
+        """Repeat on for ``on_s``, off for ``off_s``, in gpiozero's background thread."""
+        self._device.blink(on_time=on_s, off_time=off_s, background=True)
+
     @property
     def is_on(self) -> bool:
         return bool(self._device.is_active)
