@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from roomwatch.hardware.faults import describe_bug, describe_os_error, fault
-from roomwatch.hardware.i2c import FakeI2cDevice, I2cBus, read_bytes
+from roomwatch.hardware.i2c import FakeI2cDevice, I2cBus, I2cChip, read_bytes
 from roomwatch.hardware.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -32,8 +32,10 @@ LUX_PER_COUNT = 1 / 1.2
 MAX_LUX = 0xFFFF * LUX_PER_COUNT
 
 
-class Bh1750:
+class Bh1750(I2cChip):
     """Lux from a BH1750; a chip that stops answering is re-initialised when it is back."""
+
+    kind = "bh1750"
 
     def __init__(
         self,
@@ -44,12 +46,7 @@ class Bh1750:
         bus_number: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.name = name
-        self._bus = bus
-        self._address = address
-        self._sleep = sleep
-        on = f" on i2c-{bus_number}" if bus_number is not None else ""
-        self.label = f"bh1750 0x{address:02x}{on}"
+        super().__init__(bus, address, name=name, bus_number=bus_number, sleep=sleep)
         self._started = False
 
     def read(self) -> Reading:

@@ -28,7 +28,7 @@ from roomwatch.hardware.faults import (
     describe_os_error,
     fault,
 )
-from roomwatch.hardware.i2c import FakeI2cDevice, I2cBus
+from roomwatch.hardware.i2c import FakeI2cDevice, I2cBus, I2cChip
 from roomwatch.hardware.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,10 @@ def compensate_humidity(adc_h: int, t_fine: float, cal: Calibration) -> float:
     return min(100.0, max(0.0, var_h))
 
 
-class Bme280:
+class Bme280(I2cChip):
     """Temperature from a BME280/BMP280; ``humidity`` holds the same sample's %RH."""
+
+    kind = "bme280"
 
     def __init__(
         self,
@@ -132,12 +134,7 @@ class Bme280:
         bus_number: int | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.name = name
-        self._bus = bus
-        self._address = address
-        self._sleep = sleep
-        on = f" on i2c-{bus_number}" if bus_number is not None else ""
-        self.label = f"bme280 0x{address:02x}{on}"
+        super().__init__(bus, address, name=name, bus_number=bus_number, sleep=sleep)
         self._calibration: Calibration | None = None
         self._has_humidity = False
         self.humidity: Reading = fault("humidity", self.label, "not read yet")

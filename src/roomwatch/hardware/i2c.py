@@ -26,6 +26,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from roomwatch.hardware.faults import NO_ACK_ERRNO
@@ -160,3 +162,25 @@ class FakeI2cBus:
 
     def close(self) -> None:
         self.closed = True
+
+
+class I2cChip:
+    """What every I2C driver holds: its bus and address, a name, and a label for faults."""
+
+    kind = "i2c"
+
+    def __init__(
+        self,
+        bus: I2cBus,
+        address: int,
+        *,
+        name: str,
+        bus_number: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self._bus = bus
+        self._address = address
+        self._sleep = sleep
+        on = f" on i2c-{bus_number}" if bus_number is not None else ""
+        self.label = f"{self.kind} 0x{address:02x}{on}"

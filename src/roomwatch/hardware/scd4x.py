@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 
 from roomwatch.hardware.faults import RangeCheck, describe_bug, describe_os_error, fault
-from roomwatch.hardware.i2c import FakeI2cDevice, I2cBus, no_ack, read_bytes, write_bytes
+from roomwatch.hardware.i2c import FakeI2cDevice, I2cBus, I2cChip, no_ack, read_bytes, write_bytes
 from roomwatch.hardware.readings import Reading
 
 log = logging.getLogger(__name__)
@@ -69,8 +69,10 @@ def decode_words(data: bytes) -> list[int] | str:
     return words
 
 
-class Scd4x:
+class Scd4x(I2cChip):
     """CO2 in ppm from an SCD40/41 on I2C."""
+
+    kind = "scd4x"
 
     def __init__(
         self,
@@ -83,14 +85,9 @@ class Scd4x:
         monotonic: Callable[[], float] = time.monotonic,
         stale_after_s: float = 4 * PERIOD_S,
     ) -> None:
-        self.name = name
-        self._bus = bus
-        self._address = address
-        self._sleep = sleep
+        super().__init__(bus, address, name=name, bus_number=bus_number, sleep=sleep)
         self._monotonic = monotonic
         self._stale_after_s = stale_after_s
-        on = f" on i2c-{bus_number}" if bus_number is not None else ""
-        self.label = f"scd4x 0x{address:02x}{on}"
         self._started_at: float | None = None
         self._latest: tuple[float, float] | None = None  # (ppm, when)
 
