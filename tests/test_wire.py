@@ -59,6 +59,7 @@ BODIES: dict[wire.Kind, dict[str, Any]] = {
         "raised_at": "2026-11-23T08:15:02.125Z",
         "message": "Door locked",
         "late": False,
+        "subject": None,
     },
     wire.Kind.CMD: {"action": "end_episode", "episode_id": "e-1", "by": "user-17"},
     wire.Kind.ACK: {"seq": 41},

@@ -69,6 +69,7 @@ class AlertDesk:
                 raised_at=a.raised_at,
                 message=a.message,
                 late=a.late,
+                subject=a.subject,
             )
             self._publish(wire.topic_of(message), wire.encode(message))
             log.log(

@@ -7,13 +7,31 @@ from pathlib import Path
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from roomwatch.core.policy import available_profiles
+from roomwatch.core.policy import StudentBand, available_profiles
 from roomwatch.firmware_config.mqtt import MqttSettings
 
 
 def default_database_url() -> str:
     """SQLite in the user's data directory (e.g. ~/.local/share/roomwatch/collector.db)."""
     return f"sqlite:///{Path(platformdirs.user_data_dir('roomwatch')) / 'collector.db'}"
+
+
+class RoomSettings(BaseModel):
+    """What the collector knows about a room beyond what its agent reports."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    profile: str | None = Field(None, description="Overrides the profile the agent reports.")
+    student_band: StudentBand | None = Field(
+        None, description="elementary or secondary, where the profile's limits differ by band."
+    )
+
+    @field_validator("profile")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_profiles():
+            raise ValueError(f"unknown policy profile {value!r}")
+        return value
 
 
 class CollectorConfig(BaseModel):
@@ -45,6 +63,17 @@ class CollectorConfig(BaseModel):
         gt=0,
         description="A hole in an agent's sequence open this long is reported "
         "(it is never skipped: the agent still holds the missing messages and replays them).",
+    )
+    telemetry_interval_s: float = Field(
+        10,
+        gt=0,
+        le=600,
+        description="The agents' telemetry cadence; silence for 2.5 of these is agent_offline.",
+    )
+    tick_s: float = Field(1, gt=0, le=60, description="How often time-based rules are evaluated.")
+    rooms: dict[str, RoomSettings] = Field(
+        default_factory=dict,
+        description="Per room, keyed 'site/room': the profile and student band.",
     )
     batch_max: int = Field(500, ge=1, le=50_000, description="Most rows written in one commit.")
 

@@ -38,7 +38,7 @@ class AlertRecord(SQLModel, table=True):
     __tablename__ = "alert"
     __table_args__ = (Index("ix_alert_open", "site", "room", "state"),)
 
-    alert_id: str = Field(primary_key=True, max_length=200)
+    alert_id: str = Field(primary_key=True, max_length=256)
     site: str = Field(max_length=64)
     room: str = Field(max_length=64)
     type: str = Field(max_length=40)
@@ -49,6 +49,7 @@ class AlertRecord(SQLModel, table=True):
     updated_at: datetime = Field(sa_column=_utc())
     message: str = Field(max_length=500)
     late: bool = False
+    subject: str | None = Field(default=None, max_length=80)
 
 
 class AlertTransition(SQLModel, table=True):
@@ -57,7 +58,7 @@ class AlertTransition(SQLModel, table=True):
     __tablename__ = "alert_transition"
 
     id: int | None = Field(default=None, primary_key=True)
-    alert_id: str = Field(foreign_key="alert.alert_id", max_length=200, index=True)
+    alert_id: str = Field(foreign_key="alert.alert_id", max_length=256, index=True)
     state: str = Field(max_length=16)
     at: datetime = Field(sa_column=_utc())
     by: str | None = Field(default=None, max_length=64)

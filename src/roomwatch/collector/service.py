@@ -16,26 +16,39 @@ import threading
 import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
 
 from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.storage import Store, make_engine, migrate
 from roomwatch.core import rules, wire
 from roomwatch.core.clock import Clock
+from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.policy import PolicyProfile, ProfileError, load_profile
+from roomwatch.core.room_view import ROOM_TYPES, RoomView, conditions, observe
 from roomwatch.core.sequence import SeqTracker
 from roomwatch.transport import MqttLink
 
 log = logging.getLogger(__name__)
 
 SEEN_IDS_KEPT = 200_000
+#: How far back a restarted collector reads episodes and faults to rebuild its room views.
+REBUILD_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
 class _Valid:
     message: wire.Message
     received_at: datetime
+    transitions: list[rules.Transition]
+
+
+@dataclass(frozen=True, slots=True)
+class _Steps:
+    """Alert steps from a clock tick (no message behind them)."""
+
     transitions: list[rules.Transition]
 
 
@@ -64,9 +77,12 @@ class Collector:
         self.clock = clock
         self.counters = Counters()
         self.store = Store(make_engine(config.database_url))
-        self._queue: queue.Queue[_Valid | _Dead | None] = queue.Queue()
+        self._queue: queue.Queue[_Valid | _Dead | _Steps | None] = queue.Queue()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._profiles: dict[tuple[str, str], str] = {}
+        self._views: dict[tuple[str, str], RoomView] = {}
+        self._views_lock = threading.RLock()
+        self._scheduler = BackgroundScheduler(timezone="UTC")
         self._trackers: dict[tuple[str, str], SeqTracker] = {}
         self._stop = threading.Event()
         self._writer = threading.Thread(
@@ -88,12 +104,35 @@ class Collector:
 
     # ---------------------------------------------------------------- control
 
-    def start(self) -> None:
+    def open(self) -> None:
+        """Everything but the network: schema, open alerts, progress, room views, writer."""
         migrate(self.store.engine)
         self.desk.load(self.store.open_alerts())
         self._trackers = {key: SeqTracker(seq) for key, seq in self.store.load_progress().items()}
+        with self._views_lock:
+            since = self.clock.now() - timedelta(days=REBUILD_DAYS)
+            for message, received_at in self.store.recent_room_facts(since):
+                key = (message.site, message.room)
+                if isinstance(message, wire.Status):
+                    self._profiles[key] = message.profile
+                view = self._views.get(key) or RoomView(*key)
+                self._views[key] = observe(view, message, received_at)
         self._writer.start()
+
+    def start(self, schedule: bool = True) -> None:
+        """Open, connect, and tick every ``tick_s`` (``schedule=False``: the caller ticks)."""
+        self.open()
         self.link.start()
+        if schedule:
+            self._scheduler.add_job(
+                self._tick_safely,
+                "interval",
+                seconds=self.config.tick_s,
+                id="tick",
+                max_instances=1,
+                coalesce=True,
+            )
+            self._scheduler.start()
         log.info(
             "collector %s started (database %s)",
             self.config.name,
@@ -101,7 +140,9 @@ class Collector:
         )
 
     def stop(self) -> None:
-        """Stop in reverse: no new messages, then flush what was received, then close."""
+        """Stop in reverse: no ticks, no new messages, then flush what was received, then close."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=True)
         self.link.stop()
         self._queue.put(None)
         self._writer.join(timeout=30)
@@ -137,23 +178,56 @@ class Collector:
             self._seen.popitem(last=False)
 
     def _judge(self, message: wire.Message, now: datetime) -> list[rules.Transition]:
+        """Fold the message into its room's view and reconcile the room's alerts."""
         key = (message.site, message.room)
-        if isinstance(message, wire.Status):
-            self._profiles[key] = message.profile
-            return []
-        if not isinstance(message, wire.Telemetry):
-            return []
-        limits = rules.EnvironmentLimits.from_profile(self._profile(key))
-        conditions = rules.telemetry_conditions(message, limits)
-        late = (now - message.ts).total_seconds() > self.config.late_after_s
-        transitions = self.desk.reconcile(
-            message.site, message.room, conditions, rules.TELEMETRY_TYPES, message.ts, late
+        with self._views_lock:
+            if isinstance(message, wire.Status):
+                self._profiles[key] = message.profile
+            view = self._views.get(key) or RoomView(*key)
+            view = self._views[key] = observe(view, message, now)
+            late = (now - message.ts).total_seconds() > self.config.late_after_s
+            # Raised at the message's own time: after an outage, when it happened.
+            return self._evaluate(view, now, at=min(message.ts, now), late=late)
+
+    def _tick_safely(self) -> None:
+        try:
+            self.tick()
+        except Exception:
+            log.exception("tick failed; the schedule goes on")
+
+    def tick(self) -> list[rules.Transition]:
+        """Time passes: time limits, checkpoints, lapses and silences fall due."""
+        now = self.clock.now()
+        transitions: list[rules.Transition] = []
+        with self._views_lock:
+            for view in list(self._views.values()):
+                transitions += self._evaluate(view, now, at=now, late=False)
+        if transitions:
+            self._queue.put(_Steps(transitions))
+        return transitions
+
+    def _evaluate(
+        self, view: RoomView, now: datetime, at: datetime, late: bool
+    ) -> list[rules.Transition]:
+        key = (view.site, view.room)
+        profile = self._profile(key)
+        room = self.config.rooms.get(f"{view.site}/{view.room}")
+        band = room.student_band if room else None
+        found = conditions(
+            view,
+            rules.EnvironmentLimits.from_profile(profile),
+            WatchRules.from_profile(profile, band),
+            now,
+            self.config.telemetry_interval_s,
         )
+        transitions = self.desk.reconcile(view.site, view.room, found, ROOM_TYPES, at, late)
         self.counters.alerts += sum(t.state is wire.AlertState.RAISED for t in transitions)
         return transitions
 
     def _profile(self, key: tuple[str, str]) -> PolicyProfile:
-        profile_id = self._profiles.get(key, self.config.default_profile)
+        room = self.config.rooms.get(f"{key[0]}/{key[1]}")
+        profile_id = room.profile if room and room.profile else None
+        profile_id = profile_id or self._profiles.get(key, self.config.default_profile)
         try:
             return load_profile(profile_id)
         except ProfileError:
@@ -171,7 +245,7 @@ class Collector:
         done = False
         while not done:
             item = self._queue.get()
-            batch: list[_Valid | _Dead] = []
+            batch: list[_Valid | _Dead | _Steps] = []
             if item is None:
                 done = True
             else:
@@ -187,7 +261,7 @@ class Collector:
                 batch.append(more)
             self._write_with_retry(batch)
 
-    def _write_with_retry(self, batch: list[_Valid | _Dead]) -> None:
+    def _write_with_retry(self, batch: list[_Valid | _Dead | _Steps]) -> None:
         delay = 0.5
         while batch:
             try:
@@ -206,11 +280,12 @@ class Collector:
                     return
                 delay = min(delay * 2, 30)
 
-    def _write(self, batch: list[_Valid | _Dead]) -> None:
+    def _write(self, batch: list[_Valid | _Dead | _Steps]) -> None:
         valid = [i for i in batch if isinstance(i, _Valid)]
+        steps = [t for i in batch if isinstance(i, _Valid | _Steps) for t in i.transitions]
         new_ids = self.store.write_batch(
             ((i.message, i.received_at) for i in valid),
-            [t for i in valid for t in i.transitions],
+            steps,
             [(i.invalid, i.received_at) for i in batch if isinstance(i, _Dead)],
         )
         self.counters.stored += len(new_ids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, select
+from sqlalchemy import Engine, create_engine, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
@@ -162,6 +163,7 @@ class Store:
                     updated_at=t.at,
                     message=a.message,
                     late=a.late,
+                    subject=a.subject,
                 )
             else:
                 record.state = t.state.value
@@ -183,6 +185,42 @@ class Store:
             rows = session.execute(select(AgentProgress)).scalars()
             return {(r.site, r.room): r.acked_seq for r in rows}
 
+    def recent_room_facts(self, since: datetime) -> list[tuple[wire.Message, datetime]]:
+        """What a restarted collector needs to rebuild each room's view, oldest first:
+        each room's last status and telemetry, and its episode and sensor-fault messages
+        since ``since``."""
+        table = StoredMessage.__table__  # type: ignore[attr-defined]
+        latest = (
+            select(table.c.site, table.c.room, table.c.kind, func.max(table.c.ts).label("ts"))
+            .where(table.c.kind.in_(["status", "telemetry"]))
+            .group_by(table.c.site, table.c.room, table.c.kind)
+            .subquery()
+        )
+        last_of_kind = select(table.c.kind, table.c.body, table.c.received_at).join(
+            latest,
+            (table.c.site == latest.c.site)
+            & (table.c.room == latest.c.room)
+            & (table.c.kind == latest.c.kind)
+            & (table.c.ts == latest.c.ts),
+        )
+        facts = select(table.c.kind, table.c.body, table.c.received_at).where(
+            table.c.ts >= since,
+            (table.c.kind == "episode")
+            | (
+                (table.c.kind == "event")
+                & table.c.body["type"].as_string().in_(["sensor_fault", "sensor_ok"])
+            ),
+        )
+        found: list[tuple[wire.Message, datetime]] = []
+        with self.engine.connect() as connection:
+            rows = [*connection.execute(last_of_kind), *connection.execute(facts)]
+            for kind, body, received_at in rows:
+                model = wire.MODELS[wire.Kind(kind)]
+                # Stored as JSON, so validated as JSON (strict mode takes enum values there).
+                found.append((model.model_validate_json(json.dumps(body)), as_utc(received_at)))
+        found.sort(key=lambda item: item[0].ts)
+        return found
+
     def open_alerts(self) -> list[rules.OpenAlert]:
         with Session(self.engine) as session:
             records = session.execute(
@@ -200,6 +238,7 @@ class Store:
                     as_utc(r.raised_at),
                     r.message,
                     r.late,
+                    r.subject,
                 )
                 for r in records
             ]

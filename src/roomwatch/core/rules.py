@@ -52,6 +52,7 @@ class Condition:
     severity: Severity
     message: str
     episode_id: str | None
+    subject: str | None = None  # what within the episode: a checkpoint occurrence, a sensor
 
 
 def telemetry_conditions(t: Telemetry, limits: EnvironmentLimits) -> list[Condition]:
@@ -124,7 +125,7 @@ def _environment(t: Telemetry, limits: EnvironmentLimits) -> list[Condition]:
 # --------------------------------------------------------------- alert book
 
 
-AlertKey = tuple[str, str, AlertType, str | None]  # site, room, type, episode
+AlertKey = tuple[str, str, AlertType, str | None, str | None]  # site, room, type, episode, subject
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,10 +140,11 @@ class OpenAlert:
     raised_at: datetime
     message: str
     late: bool = False
+    subject: str | None = None
 
     @property
     def key(self) -> AlertKey:
-        return (self.site, self.room, self.type, self.episode_id)
+        return (self.site, self.room, self.type, self.episode_id, self.subject)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,8 +156,11 @@ class Transition:
     at: datetime
 
 
-def alert_id(site: str, room: str, type_: AlertType, raised_at: datetime) -> str:
-    return f"{site}.{room}.{type_.value}.{format_ts(raised_at)}"
+def alert_id(
+    site: str, room: str, type_: AlertType, raised_at: datetime, subject: str | None = None
+) -> str:
+    what = f"{type_.value}.{subject}" if subject else type_.value
+    return f"{site}.{room}.{what}.{format_ts(raised_at)}"
 
 
 def reconcile(
@@ -173,11 +178,13 @@ def reconcile(
     message that arrives late is judged by when it happened).
     """
     transitions: list[Transition] = []
-    current = {(site, room, c.type, c.episode_id): c for c in conditions if c.type in owned}
+    current = {
+        (site, room, c.type, c.episode_id, c.subject): c for c in conditions if c.type in owned
+    }
     for key, condition in current.items():
         if key not in open_alerts:
             alert = OpenAlert(
-                alert_id(site, room, condition.type, at),
+                alert_id(site, room, condition.type, at, condition.subject),
                 site,
                 room,
                 condition.type,
@@ -187,6 +194,7 @@ def reconcile(
                 at,
                 condition.message,
                 late,
+                condition.subject,
             )
             transitions.append(Transition(alert, AlertState.RAISED, at))
     for key, alert in open_alerts.items():

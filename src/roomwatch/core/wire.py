@@ -153,7 +153,7 @@ RoomId = Annotated[str, Field(pattern=ID_PATTERN, description="Room id: a-z, 0-9
 MessageId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")]
 #: Episode ids read <site>.<room>.<start stamp>; alert ids <site>.<room>.<type>.<time>.
 EpisodeId = Annotated[str, Field(min_length=1, max_length=160, pattern=r"^[A-Za-z0-9._:-]+$")]
-AlertId = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
+AlertId = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[A-Za-z0-9._:#-]+$")]
 Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
@@ -264,6 +264,9 @@ class Alert(Message):
     raised_at: UtcTimestamp
     message: Annotated[str, Field(max_length=500)]
     late: bool = Field(False, description="Raised from data that arrived after an outage.")
+    subject: Annotated[str, Field(max_length=80)] | None = Field(
+        None, description="What within the episode: a checkpoint occurrence, a sensor."
+    )
 
 
 class Command(Message):

@@ -1,0 +1,205 @@
+"""The collector's view of one room, and every alert condition it shows. Pure.
+
+The collector folds each message into a :class:`RoomView` (:func:`observe`)
+and asks :func:`conditions` which alerts must be open, on every message and
+on every clock tick. Conditions are levels, not edges: an alert is raised
+when its condition starts to hold and resolved when it stops, by the same
+:func:`roomwatch.core.rules.reconcile`.
+
+Severity follows DESIGN.md: an agent offline, a sensor fault or staff absence
+during an open episode is critical at once; outside an episode, a warning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from roomwatch.core import wire
+from roomwatch.core.episode_watch import WatchRules
+from roomwatch.core.rules import Condition, EnvironmentLimits, telemetry_conditions
+from roomwatch.core.wire import AlertType, Severity
+
+#: Every type a room's view decides; reconcile resolves what no longer holds among them.
+ROOM_TYPES: frozenset[AlertType] = frozenset(
+    {
+        AlertType.DOOR_LOCKED_WHILE_OCCUPIED,
+        AlertType.SECLUSION_PROHIBITED,
+        AlertType.TEMPERATURE_OUT_OF_RANGE,
+        AlertType.LIGHT_BELOW_MINIMUM,
+        AlertType.VENTILATION_POOR,
+        AlertType.TIME_LIMIT_WARNING,
+        AlertType.TIME_LIMIT_EXCEEDED,
+        AlertType.CHECKPOINT_DUE,
+        AlertType.MONITORING_LAPSE,
+        AlertType.SENSOR_FAULT,
+        AlertType.AGENT_OFFLINE,
+    }
+)
+
+#: No message for this many telemetry intervals: the agent is offline (issue 4).
+SILENCE_INTERVALS = 2.5
+#: Episode ids remembered as ended, so a late "started" never reopens one.
+ENDED_KEPT = 50
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    site: str
+    room: str
+    telemetry: wire.Telemetry | None = None
+    online: bool | None = None
+    offline_since: datetime | None = None  # a last will, or a clean offline status
+    last_heard: datetime | None = None  # when the collector last received anything
+    episode_id: str | None = None
+    episode_started: datetime | None = None
+    ended: tuple[str, ...] = ()
+    staff_away_since: datetime | None = None
+    faults: dict[str, str] = field(default_factory=dict)
+
+
+def observe(view: RoomView, message: wire.Message, received_at: datetime) -> RoomView:
+    """Fold one message into the view."""
+    view = replace(view, last_heard=received_at)
+    match message:
+        case wire.Status(state="offline"):
+            return replace(view, online=False, offline_since=received_at)
+        case wire.Status():
+            return replace(view, online=True, offline_since=None)
+        case wire.Telemetry():
+            view = replace(view, online=True, offline_since=None)
+            if view.telemetry is not None and message.ts < view.telemetry.ts:
+                return view  # an older reading replayed after a newer one: keep the newer
+            # staff_present null means no staff sensor is fitted (GPIO inputs never read
+            # "unknown"): nothing to judge, so no lapse is inferred from it.
+            away = view.staff_away_since
+            if message.staff_present is not False:
+                away = None
+            elif away is None:
+                away = message.ts
+            view = replace(view, telemetry=message, staff_away_since=away)
+            if message.episode_id and message.episode_id not in view.ended and not view.episode_id:
+                # Telemetry names an episode whose start we missed: follow it from here.
+                view = replace(view, episode_id=message.episode_id, episode_started=message.ts)
+            return view
+        case wire.Episode(event=wire.EpisodeEvent.STARTED):
+            if message.episode_id in view.ended:
+                return view
+            return replace(view, episode_id=message.episode_id, episode_started=message.started_at)
+        case wire.Episode(event=wire.EpisodeEvent.ENDED):
+            ended = (*view.ended[-(ENDED_KEPT - 1) :], message.episode_id)
+            if view.episode_id == message.episode_id:
+                view = replace(view, episode_id=None, episode_started=None)
+            return replace(view, ended=ended)
+        case wire.Event(type="sensor_fault"):
+            sensor = str(message.fields.get("sensor", "unknown"))
+            fault = str(message.fields.get("fault", "fault"))
+            return replace(view, faults={**view.faults, sensor: fault})
+        case wire.Event(type="sensor_ok"):
+            sensor = str(message.fields.get("sensor", "unknown"))
+            return replace(view, faults={k: v for k, v in view.faults.items() if k != sensor})
+    return view
+
+
+def conditions(
+    view: RoomView,
+    limits: EnvironmentLimits,
+    rules: WatchRules,
+    now: datetime,
+    telemetry_interval_s: float,
+) -> list[Condition]:
+    """Every condition in :data:`ROOM_TYPES` that holds for the room at ``now``."""
+    found: list[Condition] = []
+    episode = view.episode_id
+    if view.telemetry is not None and view.online is not False:
+        found += telemetry_conditions(view.telemetry, limits)
+    found += _offline(view, now, telemetry_interval_s, episode)
+    found += _faults(view, episode)
+    if episode is not None and view.episode_started is not None:
+        found += _time(rules, episode, (now - view.episode_started).total_seconds())
+        found += _watched(view, rules, episode, now)
+    return found
+
+
+def _severity(episode: str | None) -> Severity:
+    return Severity.CRITICAL if episode is not None else Severity.WARNING
+
+
+def _offline(
+    view: RoomView, now: datetime, interval_s: float, episode: str | None
+) -> list[Condition]:
+    if view.offline_since is not None:
+        why = "The room's agent went offline (its last will)."
+    elif view.last_heard is not None and now - view.last_heard > timedelta(
+        seconds=SILENCE_INTERVALS * interval_s
+    ):
+        silent = (now - view.last_heard).total_seconds()
+        why = f"Nothing heard from the room's agent for {silent:.0f} s."
+    else:
+        return []
+    if episode is not None:
+        why += " An episode is open: go to the room."
+    return [Condition(AlertType.AGENT_OFFLINE, _severity(episode), why, episode)]
+
+
+def _faults(view: RoomView, episode: str | None) -> list[Condition]:
+    return [
+        Condition(
+            AlertType.SENSOR_FAULT, _severity(episode), f"Sensor fault: {fault}", episode, sensor
+        )
+        for sensor, fault in sorted(view.faults.items())
+    ]
+
+
+def _time(rules: WatchRules, episode: str, elapsed_s: float) -> list[Condition]:
+    found = []
+    if rules.limit_s is not None and elapsed_s >= rules.limit_s:
+        minutes = rules.limit_s / 60
+        found.append(
+            Condition(
+                AlertType.TIME_LIMIT_EXCEEDED,
+                Severity.CRITICAL,
+                f"The episode has passed its {minutes:g}-minute limit: "
+                "end it or take the next step.",
+                episode,
+            )
+        )
+    elif rules.warning_s is not None and elapsed_s >= rules.warning_s:
+        left = ((rules.limit_s or 0) - elapsed_s) / 60
+        found.append(
+            Condition(
+                AlertType.TIME_LIMIT_WARNING,
+                Severity.WARNING,
+                f"The episode reaches its limit in {left:.0f} min.",
+                episode,
+            )
+        )
+    for checkpoint in rules.checkpoints:
+        for n in range(checkpoint.occurrences_until(elapsed_s)):
+            at_min = (checkpoint.first_s + n * (checkpoint.every_s or 0)) / 60
+            found.append(
+                Condition(
+                    AlertType.CHECKPOINT_DUE,
+                    Severity.WARNING,
+                    f"At {at_min:g} min: {checkpoint.action}",
+                    episode,
+                    f"{checkpoint.id}#{n + 1}",
+                )
+            )
+    return found
+
+
+def _watched(view: RoomView, rules: WatchRules, episode: str, now: datetime) -> list[Condition]:
+    if not rules.monitoring or view.telemetry is None or view.staff_away_since is None:
+        return []
+    away = (now - view.staff_away_since).total_seconds()
+    if away <= rules.lapse_after_s:
+        return []
+    return [
+        Condition(
+            AlertType.MONITORING_LAPSE,
+            Severity.CRITICAL,
+            f"No one watching: staff away from the observation point for {away:.0f} s.",
+            episode,
+        )
+    ]
