@@ -290,6 +290,80 @@ def test_a_restarted_collector_keeps_an_open_episode_and_its_alerts(tmp_path: Pa
         assert "time_limit_exceeded" in second.open_types(), "not resolved by a blank memory"
         db = sqlite3.connect(tmp_path / "collector.db")
         states = db.execute("select state from alert where type = 'time_limit_exceeded'").fetchall()
-        assert states == [("raised",)]
+        assert len(states) == 1 and states[0][0] != "resolved", "one alert, still open"
     finally:
         second.close()
+
+
+# ------------------------------------------------------------------- alert life
+
+
+def test_an_unacknowledged_critical_alert_escalates_then_repeats(tmp_path: Path) -> None:
+    d = Desk(tmp_path, notify={"tiers": [["json://127.0.0.1:9/a"], ["json://127.0.0.1:9/b"]]})
+    try:
+        d.telemetry(door_locked=True)
+        (alert,) = d.collector.desk.open.values()
+        assert (alert.state, alert.tier) == (wire.AlertState.RAISED, 1)
+        locked = {"door_locked": True}
+        d.wait(59, telemetry=locked)
+        assert next(iter(d.collector.desk.open.values())).tier == 1
+        d.wait(1, telemetry=locked)
+        (alert,) = d.collector.desk.open.values()
+        assert (alert.state, alert.tier) == (wire.AlertState.ESCALATED, 2)
+        d.wait(60, telemetry=locked)
+        (repeated,) = d.collector.desk.open.values()
+        assert repeated.tier == 2 and repeated.notified_at == d.clock.now(), (
+            "repeated at the top tier"
+        )
+    finally:
+        d.close()
+
+
+def test_an_acknowledged_alert_stops_escalating_and_records_who(desk: Desk) -> None:
+    desk.telemetry(door_locked=True)
+    (alert,) = desk.collector.desk.open.values()
+    desk.wait(10, telemetry={"door_locked": True})
+    desk.collector.acknowledge(alert.alert_id, "user-17")
+    desk.wait(300, telemetry={"door_locked": True})
+    (taken,) = desk.collector.desk.open.values()
+    assert (taken.state, taken.acknowledged_by, taken.tier) == (
+        wire.AlertState.ACKNOWLEDGED,
+        "user-17",
+        1,
+    )
+    desk.telemetry(door_locked=False)
+    assert desk.open_types() == {}
+    assert wait_until(lambda: desk.collector.counters.stored >= desk.seq)
+    db = sqlite3.connect(desk.db)
+    assert wait_until(
+        lambda: (
+            db.execute("select state, by from alert_transition order by id").fetchall()
+            == [("raised", None), ("acknowledged", "user-17"), ("resolved", None)]
+        )
+    )
+
+
+def test_warnings_do_not_escalate(desk: Desk) -> None:
+    desk.episode("started")
+    desk.telemetry(temperature_c=30.0, **IN_EPISODE)
+    desk.wait(600, every=10, telemetry={"temperature_c": 30.0, **IN_EPISODE})
+    temperature = next(
+        a
+        for a in desk.collector.desk.open.values()
+        if a.type is wire.AlertType.TEMPERATURE_OUT_OF_RANGE
+    )
+    assert temperature.state is wire.AlertState.RAISED
+
+
+def test_acknowledging_needs_an_open_alert_and_a_name(desk: Desk) -> None:
+    from roomwatch.core.escalation import AcknowledgeError
+
+    with pytest.raises(AcknowledgeError, match="no open alert"):
+        desk.collector.acknowledge("nope", "user-1")
+    desk.telemetry(door_locked=True)
+    (alert,) = desk.collector.desk.open.values()
+    with pytest.raises(AcknowledgeError, match="name"):
+        desk.collector.acknowledge(alert.alert_id, " ")
+    desk.collector.acknowledge(alert.alert_id, "user-1")
+    with pytest.raises(AcknowledgeError, match="already acknowledged by user-1"):
+        desk.collector.acknowledge(alert.alert_id, "user-2")

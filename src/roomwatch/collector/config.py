@@ -34,6 +34,24 @@ class RoomSettings(BaseModel):
         return value
 
 
+class NotifySettings(BaseModel):
+    """Who hears about alerts beyond the MQTT alerts topic, by tier (Apprise URLs)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tiers: list[list[str]] = Field(
+        default_factory=list,
+        description="Apprise URLs per tier: tiers[0] hear every alert, tiers[1] hear critical "
+        "alerts nobody acknowledged in time, ... (e.g. mailto://, ntfy://, json://).",
+    )
+    escalate_after_s: float = Field(
+        60, gt=0, le=3600, description="A critical alert unacknowledged this long escalates."
+    )
+    repeat_every_s: float = Field(
+        60, gt=0, le=3600, description="Then it is repeated this often until acknowledged."
+    )
+
+
 class CollectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -75,6 +93,7 @@ class CollectorConfig(BaseModel):
         default_factory=dict,
         description="Per room, keyed 'site/room': the profile and student band.",
     )
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     batch_max: int = Field(500, ge=1, le=50_000, description="Most rows written in one commit.")
 
     @field_validator("default_profile")

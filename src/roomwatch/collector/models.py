@@ -50,6 +50,11 @@ class AlertRecord(SQLModel, table=True):
     message: str = Field(max_length=500)
     late: bool = False
     subject: str | None = Field(default=None, max_length=80)
+    tier: int = 1
+    notified_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    acknowledged_by: str | None = Field(default=None, max_length=64)
 
 
 class AlertTransition(SQLModel, table=True):
@@ -86,3 +91,19 @@ class AgentProgress(SQLModel, table=True):
     room: str = Field(primary_key=True, max_length=64)
     acked_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
     updated_at: datetime = Field(sa_column=_utc())
+
+
+class DeliveryAttempt(SQLModel, table=True):
+    """Each try to reach a channel (email, SMS gateway, ntfy, ...) with an alert step."""
+
+    __tablename__ = "delivery_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: str = Field(max_length=256, index=False)
+    state: str = Field(max_length=16)
+    tier: int
+    channel: str = Field(max_length=500)  # redacted: no secrets
+    at: datetime = Field(sa_column=_utc())
+    ok: bool
+    error: str | None = Field(default=None, max_length=1000)
+    attempt: int

@@ -26,6 +26,7 @@ from roomwatch.collector.storage import Store, make_engine, migrate
 from roomwatch.core import rules, wire
 from roomwatch.core.clock import Clock
 from roomwatch.core.episode_watch import WatchRules
+from roomwatch.core.escalation import EscalationPolicy
 from roomwatch.core.policy import PolicyProfile, ProfileError, load_profile
 from roomwatch.core.room_view import ROOM_TYPES, RoomView, conditions, observe
 from roomwatch.core.sequence import SeqTracker
@@ -100,7 +101,17 @@ class Collector:
             subscriptions=subscriptions,
             on_message=self.on_message,
         )
-        self.desk = AlertDesk(lambda t, p: self.link.publish(t, p, qos=1), clock)
+        notify = config.notify
+        self.desk = AlertDesk(
+            lambda t, p: self.link.publish(t, p, qos=1),
+            clock,
+            EscalationPolicy(
+                tiers=max(1, len(notify.tiers)),
+                escalate_after_s=notify.escalate_after_s,
+                repeat_every_s=notify.repeat_every_s,
+            ),
+            notify=self._deliver,
+        )
 
     # ---------------------------------------------------------------- control
 
@@ -202,9 +213,19 @@ class Collector:
         with self._views_lock:
             for view in list(self._views.values()):
                 transitions += self._evaluate(view, now, at=now, late=False)
+        transitions += self.desk.escalate()
         if transitions:
             self._queue.put(_Steps(transitions))
         return transitions
+
+    def acknowledge(self, alert_id: str, by: str) -> rules.Transition:
+        """A named user takes an open alert (AcknowledgeError if it is not open)."""
+        transition = self.desk.acknowledge(alert_id, by)
+        self._queue.put(_Steps([transition]))
+        return transition
+
+    def _deliver(self, transition: rules.Transition) -> None:
+        """Hand an alert step to the channels (set up when notify tiers are configured)."""
 
     def _evaluate(
         self, view: RoomView, now: datetime, at: datetime, late: bool

@@ -22,6 +22,7 @@ from roomwatch.collector.models import (
     AlertRecord,
     AlertTransition,
     DeadLetter,
+    DeliveryAttempt,
     StoredMessage,
 )
 from roomwatch.core import rules, wire
@@ -168,9 +169,19 @@ class Store:
             else:
                 record.state = t.state.value
                 record.updated_at = t.at
+            record.tier = a.tier
+            record.notified_at = a.notified_at
+            record.acknowledged_by = a.acknowledged_by
             session.add(record)
             session.flush()
-            session.add(AlertTransition(alert_id=a.alert_id, state=t.state.value, at=t.at, by=by))
+            session.add(
+                AlertTransition(alert_id=a.alert_id, state=t.state.value, at=t.at, by=t.by or by)
+            )
+
+    def save_attempts(self, attempts: Iterable[DeliveryAttempt]) -> None:
+        with Session(self.engine) as session:
+            session.add_all(list(attempts))
+            session.commit()
 
     def save_progress(self, progress: dict[tuple[str, str], int], at: datetime) -> None:
         with Session(self.engine) as session:
@@ -239,6 +250,9 @@ class Store:
                     r.message,
                     r.late,
                     r.subject,
+                    r.tier,
+                    as_utc(r.notified_at) if r.notified_at else None,
+                    r.acknowledged_by,
                 )
                 for r in records
             ]

@@ -141,6 +141,9 @@ class OpenAlert:
     message: str
     late: bool = False
     subject: str | None = None
+    tier: int = 1  # the highest tier of recipients notified so far
+    notified_at: datetime | None = None  # when recipients were last told (collector time)
+    acknowledged_by: str | None = None
 
     @property
     def key(self) -> AlertKey:
@@ -154,6 +157,7 @@ class Transition:
     alert: OpenAlert
     state: AlertState
     at: datetime
+    by: str | None = None  # who, for an acknowledgement
 
 
 def alert_id(

@@ -267,6 +267,10 @@ class Alert(Message):
     subject: Annotated[str, Field(max_length=80)] | None = Field(
         None, description="What within the episode: a checkpoint occurrence, a sensor."
     )
+    tier: Annotated[int, Field(ge=1, le=9)] = Field(1, description="Recipients' tier reached.")
+    acknowledged_by: Annotated[str, Field(max_length=64)] | None = Field(
+        None, description="The user id (never a name) who acknowledged it."
+    )
 
 
 class Command(Message):
