@@ -21,6 +21,7 @@ from roomwatch.edge_agent.outbox import Outbox
 from roomwatch.firmware_config import AgentConfig, parse_model
 from roomwatch.hardware.gpio import drive
 from roomwatch.hardware.mock_environment import MockEnvironment
+from roomwatch.hardware.readings import Reading
 
 FULL = """
 site: oak
@@ -38,6 +39,7 @@ sensors:
   co2:          {kind: scd4x}
 outputs:
   lock_permit: {pin: 16}
+  watchdog_feed: {pin: 26}
   sounder:     {pin: 20}
   led:         {pin: 21}
 timing: {telemetry_interval_s: 10, occupancy_hold_s: 30, empty_debounce_s: 60}
@@ -134,19 +136,20 @@ def test_a_silent_presence_sensor_is_unknown_and_withholds_the_permit(bench: Ben
     assert [e["sensor"] for e in bench.events("sensor_fault")] == ["presence"]
 
 
-def test_the_permit_is_fed_only_while_granted(bench: Bench) -> None:
-    permit = bench.devices.lock_permit
-    assert permit is not None
+def test_the_watchdog_is_fed_only_while_the_permit_is_granted(bench: Bench) -> None:
+    feed = bench.devices.watchdog_feed
+    assert feed is not None
     bench.run(40)
     assert bench.agent.state.permit is True
-    fed = permit.feeds
+    assert bench.factory.pin(16).state is True, "the permit line is a steady level"
+    fed = feed.feeds
     bench.run(10)
-    assert permit.feeds == fed + 10, "one edge per tick while granted"
+    assert feed.feeds == fed + 10, "one edge per tick while granted"
     drive(bench.devices.inputs[room.Input.MOTION], True)
-    assert permit.is_on is False
+    assert bench.factory.pin(16).state is False, "withdrawn at once, in the same step"
     bench.run(10)
-    assert permit.feeds == fed + 10, "no edges while withdrawn"
-    assert bench.factory.pin(16).state is False
+    assert feed.feeds == fed + 10, "no heartbeat while withdrawn"
+    assert bench.factory.pin(26).state is False
 
 
 def test_commands_start_and_end_episodes_but_stale_ones_are_ignored(bench: Bench) -> None:
@@ -250,3 +253,30 @@ def test_an_overtime_episode_chirps_locally_and_publishes_its_checkpoint(bench: 
     assert bench.agent.indication["sounder"] == "on", "a lock alarm outranks a chirp"
     drive(bench.devices.inputs[room.Input.DOOR_LOCK], False)
     assert bench.agent.indication["sounder"] == "chirp"
+
+
+class WildLight:
+    """A light sensor reading whatever the test says (an LDR with a bad calibration)."""
+
+    name = "light"
+
+    def __init__(self) -> None:
+        self.lux = 300.0
+
+    def read(self) -> Reading:
+        return Reading("light", self.lux)
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_reading_outside_the_contract_goes_as_null_and_telemetry_goes_on(tmp_path: Path) -> None:
+    bench = Bench(tmp_path)
+    wild = WildLight()
+    bench.agent.sensors["light"] = wild
+    wild.lux = 5_000_000.0  # beyond the wire's 1,000,000 lux
+    bench.run(11)
+    assert bench.messages("telemetry")[-1]["lux"] is None
+    wild.lux = 250.0
+    bench.run(11)
+    assert bench.messages("telemetry")[-1]["lux"] == 250.0

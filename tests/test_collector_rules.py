@@ -367,3 +367,9 @@ def test_acknowledging_needs_an_open_alert_and_a_name(desk: Desk) -> None:
     desk.collector.acknowledge(alert.alert_id, "user-1")
     with pytest.raises(AcknowledgeError, match="already acknowledged by user-1"):
         desk.collector.acknowledge(alert.alert_id, "user-2")
+
+
+def test_going_offline_never_clears_a_locked_door(desk: Desk) -> None:
+    desk.telemetry(door_locked=True)
+    desk.status("offline")
+    assert set(desk.open_types()) == {"door_locked_while_occupied", "agent_offline"}

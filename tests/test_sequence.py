@@ -17,20 +17,34 @@ def at(seconds: float) -> datetime:
 
 
 def test_in_order_messages_advance_the_ack() -> None:
-    t = SeqTracker.first_seen(0)
+    t = SeqTracker.unknown()
     for seq in range(5):
         t.add(seq, T0)
     assert t.contiguous == 4 and not t.above
 
 
-def test_a_first_sight_midway_owes_nothing_before() -> None:
-    t = SeqTracker.first_seen(5000)
-    t.add(5000, T0)
-    assert t.contiguous == 5000
+def test_an_unknown_agent_is_owed_everything_until_its_status_says_otherwise() -> None:
+    t = SeqTracker.unknown()
+    t.add(215, T0)  # the broker dropped 0-214 before the collector subscribed
+    assert t.contiguous == -1, "never acknowledge what was never stored"
+    t.agent_acked(-1, T0)  # the agent still holds everything
+    assert t.contiguous == -1
+    for seq in range(215):
+        t.add(seq, T0)  # its replay
+    assert t.contiguous == 215
+
+
+def test_a_status_lifts_what_the_agent_no_longer_holds() -> None:
+    t = SeqTracker.unknown()  # e.g. the collector's database was replaced
+    t.add(5001, T0)
+    t.agent_acked(5000, T0)
+    assert t.contiguous == 5001
+    t.agent_acked(10, T0)  # an old retained status changes nothing
+    assert t.contiguous == 5001
 
 
 def test_a_hole_holds_the_ack_until_filled() -> None:
-    t = SeqTracker.first_seen(0)
+    t = SeqTracker.unknown()
     for seq in (0, 1, 3, 4):
         t.add(seq, T0)
     assert t.contiguous == 1
@@ -40,7 +54,7 @@ def test_a_hole_holds_the_ack_until_filled() -> None:
 
 
 def test_a_hole_that_stays_open_is_reported_once_but_never_skipped() -> None:
-    t = SeqTracker.first_seen(0)
+    t = SeqTracker.unknown()
     for seq in (0, 1, 5, 6, 9):
         t.add(seq, T0)
     assert t.stale_gap(at(59), grace_s=60) is None
@@ -53,7 +67,7 @@ def test_a_hole_that_stays_open_is_reported_once_but_never_skipped() -> None:
 
 
 def test_a_telemetry_dropped_summary_covers_its_run() -> None:
-    t = SeqTracker.first_seen(0)
+    t = SeqTracker.unknown()
     t.add(0, T0)
     t.add(11, T0)  # an event kept in the outbox
     t.cover(1, 10, T0)  # telemetry_dropped at seq 10 names 1..10
@@ -63,14 +77,14 @@ def test_a_telemetry_dropped_summary_covers_its_run() -> None:
 
 
 def test_duplicates_and_old_numbers_change_nothing() -> None:
-    t = SeqTracker.first_seen(0)
+    t = SeqTracker.unknown()
     for seq in (0, 1, 2, 1, 0, 2):
         t.add(seq, T0)
     assert t.contiguous == 2 and not t.above
 
 
 def test_restart_follows_a_renumbered_agent() -> None:
-    t = SeqTracker.first_seen(0)
+    t = SeqTracker.unknown()
     for seq in range(100):
         t.add(seq, T0)
     t.restart_at(0)
@@ -80,7 +94,7 @@ def test_restart_follows_a_renumbered_agent() -> None:
 
 @given(st.permutations(list(range(60))))
 def test_any_arrival_order_ends_with_everything_acknowledged(order: list[int]) -> None:
-    t = SeqTracker.first_seen(0)
+    t = SeqTracker.unknown()
     for seq in order:
         t.add(seq, T0)
         assert t.contiguous < 60

@@ -49,6 +49,7 @@ BODIES: dict[wire.Kind, dict[str, Any]] = {
         "agent_version": "0.1.0",
         "config_digest": "sha256:abc",
         "profile": "us-mi",
+        "acked_seq": 41,
     },
     wire.Kind.ALERTS: {
         "alert_id": "a-1",
@@ -60,6 +61,8 @@ BODIES: dict[wire.Kind, dict[str, Any]] = {
         "message": "Door locked",
         "late": False,
         "subject": None,
+        "tier": 1,
+        "acknowledged_by": None,
     },
     wire.Kind.CMD: {"action": "end_episode", "episode_id": "e-1", "by": "user-17"},
     wire.Kind.ACK: {"seq": 41},

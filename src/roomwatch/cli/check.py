@@ -56,7 +56,7 @@ def check_sensors(config: AgentConfig, mock: bool) -> int:
             else:
                 faults += 1
                 click.echo(f"  {'presence':<14} FAULT  {p.fault}")
-        for output in (devices.lock_permit, devices.sounder, devices.led):
+        for output in (devices.lock_permit, devices.watchdog_feed, devices.sounder, devices.led):
             if output is not None:
                 click.echo(f"  {output.name:<14} ok     output, held off")
     finally:

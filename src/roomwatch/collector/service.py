@@ -320,14 +320,18 @@ class Collector:
         before: dict[tuple[str, str], int] = {}
         for item in valid:
             m = item.message
-            seq = getattr(m, "seq", None)
-            if seq is None:
-                continue
             key = (m.site, m.room)
             tracker = self._trackers.get(key)
             if tracker is None:
-                tracker = self._trackers[key] = SeqTracker.first_seen(seq)
-            elif m.id in new_ids and seq <= tracker.contiguous:
+                tracker = self._trackers[key] = SeqTracker.unknown()
+            seq = getattr(m, "seq", None)
+            if isinstance(m, wire.Status):
+                before.setdefault(key, tracker.contiguous)
+                tracker.agent_acked(m.acked_seq, now)  # what it no longer holds is not owed
+                continue
+            if seq is None:
+                continue
+            if m.id in new_ids and seq <= tracker.contiguous:
                 log.warning(
                     "%s/%s restarted its sequence at %d (was past %d): following it",
                     *key,

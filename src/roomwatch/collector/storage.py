@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 
 
 def as_utc(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every time we store is UTC."""
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    """Every time we store is UTC: SQLite hands it back naive, PostgreSQL in the session's
+    zone; either way, return it as UTC."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str) -> Engine:
@@ -47,12 +48,15 @@ def make_engine(url: str) -> Engine:
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
+            # FULL: an ack follows each commit, and the agent then forgets; a power cut must
+            # not take back a commit we acknowledged.
+            cursor.execute("PRAGMA synchronous=FULL")
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # The session's zone decides how timestamptz comes back: make it UTC, whatever the server's.
+    return create_engine(url, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
 
 
 def migrate(engine: Engine) -> None:

@@ -111,7 +111,9 @@ def conditions(
     """Every condition in :data:`ROOM_TYPES` that holds for the room at ``now``."""
     found: list[Condition] = []
     episode = view.episode_id
-    if view.telemetry is not None and view.online is not False:
+    if view.telemetry is not None:
+        # The last known state stands while the agent is offline: going silent must never
+        # resolve a critical alert such as a locked door.
         found += telemetry_conditions(view.telemetry, limits)
     found += _offline(view, now, telemetry_interval_s, episode)
     found += _faults(view, episode)

@@ -34,9 +34,16 @@ class SeqTracker:
     reported: Gap | None = None
 
     @classmethod
-    def first_seen(cls, seq: int) -> SeqTracker:
-        """An agent seen for the first time: nothing before its first message is owed."""
-        return cls(contiguous=seq - 1)
+    def unknown(cls) -> SeqTracker:
+        """An agent never seen before: every number from 0 is owed until its status says
+        which it has already had acknowledged (:meth:`agent_acked`). Assuming anything
+        else would acknowledge messages the broker dropped before we subscribed."""
+        return cls(contiguous=-1)
+
+    def agent_acked(self, acked_seq: int, now: datetime) -> None:
+        """The agent reports it no longer holds anything at or below ``acked_seq``."""
+        if acked_seq >= 0:
+            self.cover(0, acked_seq, now)
 
     def add(self, seq: int, now: datetime) -> None:
         """Record that message ``seq`` is stored."""

@@ -199,8 +199,8 @@ class Telemetry(AgentMessage):
     """The room's readings and the agent's view of it (every N s and on change)."""
 
     kind: ClassVar[Kind] = Kind.TELEMETRY
-    temperature_c: float | None = Field(ge=-40, le=85, description="null when unreadable.")
-    lux: float | None = Field(ge=0, le=200_000, description="null when unreadable.")
+    temperature_c: float | None = Field(ge=-55, le=125, description="null when unreadable.")
+    lux: float | None = Field(ge=0, le=1_000_000, description="null when unreadable.")
     co2_ppm: float | None = Field(ge=0, le=40_000, description="null when not fitted.")
     occupied: bool | None = Field(description="Fused occupancy; null = unknown = occupied.")
     door_closed: bool | None
@@ -250,6 +250,11 @@ class Status(Message):
     agent_version: Annotated[str, Field(max_length=40)]
     config_digest: Annotated[str, Field(max_length=80)]
     profile: Annotated[str, Field(max_length=60)]
+    acked_seq: Annotated[int, Field(ge=-1, le=2**63 - 1)] = Field(
+        -1,
+        description="The agent's outbox holds every message above this number (-1: all of them). "
+        "A collector that has not seen the agent before owes it nothing at or below it.",
+    )
 
 
 class Alert(Message):

@@ -26,6 +26,16 @@ from roomwatch.hardware.readings import PresenceReading, PresenceSensor, Reading
 
 log = logging.getLogger(__name__)
 
+
+def _contract_bounds(field: str) -> tuple[float | None, float | None]:
+    """The wire contract's bounds for a telemetry field (one source of truth: wire.py)."""
+    low = high = None
+    for constraint in wire.Telemetry.model_fields[field].metadata:
+        low = getattr(constraint, "ge", low)
+        high = getattr(constraint, "le", high)
+    return low, high
+
+
 #: A command older than this when it arrives (queued while the agent was away) is ignored.
 COMMAND_MAX_AGE_S = 120
 
@@ -145,8 +155,8 @@ class RoomAgent:
         on its cadence. Sensor reads (which take real time) are :meth:`sample`'s, elsewhere."""
         self.handle(room.Tick())
         with self._lock:  # a deadlocked state machine stops the feed, and the relay drops
-            if self.state.permit and self.devices.lock_permit is not None:
-                self.devices.lock_permit.feed()
+            if self.state.permit and self.devices.watchdog_feed is not None:
+                self.devices.watchdog_feed.feed()
         with self._lock:
             now = self.clock.now()
             due = self._last_telemetry is None or (
@@ -257,6 +267,8 @@ class RoomAgent:
     def _set_permit(self, granted: bool) -> None:
         if self.devices.lock_permit is not None:
             self.devices.lock_permit.set(granted)
+        if not granted and self.devices.watchdog_feed is not None:
+            self.devices.watchdog_feed.set(False)  # no heartbeat while withdrawn
         self._permit_shown = granted
         self._indicate()
 
@@ -329,7 +341,7 @@ class RoomAgent:
             for name, field in TELEMETRY_FIELDS.items():
                 reading = self.readings.get(name)
                 if reading is not None:
-                    values[field] = reading.value
+                    values[field] = self._within_contract(field, reading.value)
             self._queue(
                 wire.Telemetry,
                 {
@@ -343,6 +355,26 @@ class RoomAgent:
                 },
             )
 
+    def _within_contract(self, field: str, value: float | None) -> float | None:
+        """A reading the wire contract cannot carry (a sensor gone wild) goes as null, loudly:
+        one bad number must never stop telemetry, nor the tick that feeds the watchdog."""
+        if value is None:
+            return None
+        low, high = _contract_bounds(field)
+        if (
+            (low is not None and value < low)
+            or (high is not None and value > high)
+            or value != value
+        ):
+            log.error(
+                "%s: %s reading %r is outside the wire contract; sent as null",
+                self.where,
+                field,
+                value,
+            )
+            return None
+        return value
+
     def status(self, state: str) -> wire.Status:
         return wire.Status.model_validate(
             {
@@ -351,6 +383,7 @@ class RoomAgent:
                 "agent_version": __version__,
                 "config_digest": self.digest,
                 "profile": self.config.profile,
+                "acked_seq": self.outbox.acked,
             }
         )
 

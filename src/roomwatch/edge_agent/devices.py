@@ -8,7 +8,7 @@ from gpiozero import Factory
 
 from roomwatch.core.room import Input
 from roomwatch.firmware_config.schema import AgentConfig, GpioInput
-from roomwatch.hardware.gpio import BinaryInput, BinaryOutput, PermitOutput
+from roomwatch.hardware.gpio import BinaryInput, BinaryOutput, WatchdogFeed
 
 #: Which configured sensor feeds which state-machine input.
 SENSOR_INPUTS: dict[str, Input] = {
@@ -23,7 +23,8 @@ SENSOR_INPUTS: dict[str, Input] = {
 class RoomDevices:
     inputs: dict[Input, BinaryInput] = field(default_factory=dict)
     staff_button: BinaryInput | None = None
-    lock_permit: PermitOutput | None = None
+    lock_permit: BinaryOutput | None = None
+    watchdog_feed: WatchdogFeed | None = None
     sounder: BinaryOutput | None = None
     led: BinaryOutput | None = None
 
@@ -33,7 +34,7 @@ class RoomDevices:
 
     def close(self) -> None:
         # Outputs first and off: a closing agent withdraws the permit.
-        for output in (self.lock_permit, self.sounder, self.led):
+        for output in (self.lock_permit, self.watchdog_feed, self.sounder, self.led):
             if output is not None:
                 output.close()
         for device in (*self.inputs.values(), self.staff_button):
@@ -53,7 +54,9 @@ def build_devices(config: AgentConfig, pin_factory: Factory | None) -> RoomDevic
         devices.staff_button = BinaryInput("staff_button", sensors.staff_button, pin_factory)
     outputs = config.outputs
     if outputs.lock_permit is not None:
-        devices.lock_permit = PermitOutput("lock_permit", outputs.lock_permit, pin_factory)
+        devices.lock_permit = BinaryOutput("lock_permit", outputs.lock_permit, pin_factory)
+    if outputs.watchdog_feed is not None:
+        devices.watchdog_feed = WatchdogFeed("watchdog_feed", outputs.watchdog_feed, pin_factory)
     if outputs.sounder is not None:
         devices.sounder = BinaryOutput("sounder", outputs.sounder, pin_factory)
     if outputs.led is not None:

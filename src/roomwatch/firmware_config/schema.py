@@ -162,9 +162,13 @@ class Sensors(Strict):
 class Outputs(Strict):
     lock_permit: GpioOutput | None = Field(
         None,
-        description="Pulses the watchdog relay that lets an electrified lock hold: toggled on "
-        "every tick while granted, held inactive when withdrawn. Use a pin that is pulled "
-        "down at power-on (GPIO 9-27).",
+        description="Active while the agent lets an electrified lock hold; inactive (at once) "
+        "when the room may be occupied. Use a pin pulled down at power-on (GPIO 9-27).",
+    )
+    watchdog_feed: GpioOutput | None = Field(
+        None,
+        description="Toggled on every tick while the permit is granted: the heartbeat of the "
+        "permit relay's hardware watchdog, so a hung agent drops the lock.",
     )
     sounder: GpioOutput | None = Field(None, description="Local alarm sounder.")
     led: GpioOutput | None = Field(None, description="Status LED at the door.")

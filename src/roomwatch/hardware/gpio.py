@@ -98,30 +98,25 @@ class BinaryOutput:
         self._device.close()
 
 
-class PermitOutput(BinaryOutput):
-    """The lock permit, fed to a hardware watchdog relay.
+class WatchdogFeed(BinaryOutput):
+    """The heartbeat line of the permit relay's hardware watchdog.
 
-    While granted, :meth:`feed` toggles the line on every tick of the agent's
-    loop; the watchdog (a retriggerable monostable or a charge-pump relay
-    driver) keeps the lock's power on only while edges keep coming. A hung,
-    crashed or killed agent stops toggling and the relay drops: no software is
-    needed to unlock. Withdrawn, the line is held inactive.
+    The relay that lets the electrified lock hold is energised only while the
+    permit line is active *and* the watchdog (a retriggerable monostable or a
+    charge-pump driver) keeps seeing edges here. The agent toggles this line
+    on every tick of its loop while the permit is granted: a hung agent stops
+    toggling and the relay drops with no software involved. Withdrawing the
+    permit is the permit line's job, and it is immediate.
     """
 
     def __init__(self, name: str, config: GpioOutput, pin_factory: Factory | None = None) -> None:
         super().__init__(name, config, pin_factory)
-        self.granted = False
         self.feeds = 0
 
-    def set(self, on: bool) -> None:
-        self.granted = on
-        super().set(on)
-
     def feed(self) -> None:
-        """One heartbeat edge, only while the permit is granted."""
-        if self.granted:
-            self._device.toggle()
-            self.feeds += 1
+        """One heartbeat edge."""
+        self._device.toggle()
+        self.feeds += 1
 
 
 def drive(device: BinaryInput, active: bool) -> None:
