@@ -22,6 +22,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
+from roomwatch.collector.models import DeliveryAttempt
 from roomwatch.collector.storage import Store, make_engine, migrate
 from roomwatch.core import rules, wire
 from roomwatch.core.clock import Clock
@@ -54,6 +56,11 @@ class _Steps:
 
 
 @dataclass(frozen=True, slots=True)
+class _Attempts:
+    attempts: list[Attempt]
+
+
+@dataclass(frozen=True, slots=True)
 class _Dead:
     invalid: wire.Invalid
     received_at: datetime
@@ -69,6 +76,7 @@ class Counters:
         self.stored = 0
         self.alerts = 0
         self.write_failures = 0
+        self.delivery_failures = 0
         self.gaps = 0
 
 
@@ -78,7 +86,7 @@ class Collector:
         self.clock = clock
         self.counters = Counters()
         self.store = Store(make_engine(config.database_url))
-        self._queue: queue.Queue[_Valid | _Dead | _Steps | None] = queue.Queue()
+        self._queue: queue.Queue[_Valid | _Dead | _Steps | _Attempts | None] = queue.Queue()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._profiles: dict[tuple[str, str], str] = {}
         self._views: dict[tuple[str, str], RoomView] = {}
@@ -102,6 +110,9 @@ class Collector:
             on_message=self.on_message,
         )
         notify = config.notify
+        self.dispatcher = (
+            Dispatcher(notify.tiers, self._record_attempt, clock) if notify.tiers else None
+        )
         self.desk = AlertDesk(
             lambda t, p: self.link.publish(t, p, qos=1),
             clock,
@@ -129,6 +140,8 @@ class Collector:
                 view = self._views.get(key) or RoomView(*key)
                 self._views[key] = observe(view, message, received_at)
         self._writer.start()
+        if self.dispatcher is not None:
+            self.dispatcher.start()
 
     def start(self, schedule: bool = True) -> None:
         """Open, connect, and tick every ``tick_s`` (``schedule=False``: the caller ticks)."""
@@ -155,6 +168,8 @@ class Collector:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         self.link.stop()
+        if self.dispatcher is not None:
+            self.dispatcher.stop(timeout=10)
         self._queue.put(None)
         self._writer.join(timeout=30)
         self.store.engine.dispose()
@@ -225,7 +240,35 @@ class Collector:
         return transition
 
     def _deliver(self, transition: rules.Transition) -> None:
-        """Hand an alert step to the channels (set up when notify tiers are configured)."""
+        """Hand an alert step to the channels of its tier (when notify tiers are configured).
+
+        Raised and escalated steps go to the tier the alert has reached; acknowledged and
+        resolved steps to the first tier, so the people woken hear that it is handled."""
+        if self.dispatcher is None:
+            return
+        a = transition.alert
+        state = transition.state
+        tier = a.tier if state in (wire.AlertState.RAISED, wire.AlertState.ESCALATED) else 1
+        if a.severity is not wire.Severity.CRITICAL and state is not wire.AlertState.RAISED:
+            return  # warnings and info: one notice, no follow-ups
+        who = f" by {a.acknowledged_by}" if state is wire.AlertState.ACKNOWLEDGED else ""
+        self.dispatcher.submit(
+            Notification(
+                alert_id=a.alert_id,
+                state=state.value,
+                severity=a.severity.value,
+                title=f"[{a.severity.value.upper()}] {a.type.value.replace('_', ' ')} in "
+                f"{a.site}/{a.room}: {state.value}{who}",
+                body=a.message,
+                tier=tier,
+            )
+        )
+
+    def _record_attempt(self, attempt: Attempt) -> None:
+        """Called on a delivery thread: the writer stores it with everything else."""
+        if not attempt.ok:
+            self.counters.delivery_failures += 1
+        self._queue.put(_Attempts([attempt]))
 
     def _evaluate(
         self, view: RoomView, now: datetime, at: datetime, late: bool
@@ -266,7 +309,7 @@ class Collector:
         done = False
         while not done:
             item = self._queue.get()
-            batch: list[_Valid | _Dead | _Steps] = []
+            batch: list[_Valid | _Dead | _Steps | _Attempts] = []
             if item is None:
                 done = True
             else:
@@ -282,7 +325,7 @@ class Collector:
                 batch.append(more)
             self._write_with_retry(batch)
 
-    def _write_with_retry(self, batch: list[_Valid | _Dead | _Steps]) -> None:
+    def _write_with_retry(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         delay = 0.5
         while batch:
             try:
@@ -301,13 +344,28 @@ class Collector:
                     return
                 delay = min(delay * 2, 30)
 
-    def _write(self, batch: list[_Valid | _Dead | _Steps]) -> None:
+    def _write(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         valid = [i for i in batch if isinstance(i, _Valid)]
         steps = [t for i in batch if isinstance(i, _Valid | _Steps) for t in i.transitions]
         new_ids = self.store.write_batch(
             ((i.message, i.received_at) for i in valid),
             steps,
             [(i.invalid, i.received_at) for i in batch if isinstance(i, _Dead)],
+            [
+                DeliveryAttempt(
+                    alert_id=a.alert_id,
+                    state=a.state,
+                    tier=a.tier,
+                    channel=a.channel[:500],
+                    at=a.at,
+                    ok=a.ok,
+                    error=(a.error or "")[:1000] or None,
+                    attempt=a.attempt,
+                )
+                for i in batch
+                if isinstance(i, _Attempts)
+                for a in i.attempts
+            ],
         )
         self.counters.stored += len(new_ids)
         self._acknowledge(valid, new_ids)

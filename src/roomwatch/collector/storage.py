@@ -92,8 +92,10 @@ class Store:
         received: Iterable[tuple[wire.Message, datetime]],
         transitions: Iterable[rules.Transition] = (),
         dead: Iterable[tuple[wire.Invalid, datetime]] = (),
+        attempts: Iterable[DeliveryAttempt] = (),
     ) -> set[str]:
-        """One transaction: alert steps, messages and dead letters. Returns the new message ids.
+        """One transaction: alert steps, messages, dead letters and delivery attempts.
+        Returns the new message ids.
 
         All or nothing, so a batch retried after a failure is never half written twice.
         """
@@ -110,6 +112,7 @@ class Store:
                         field_path=invalid.field[:200] if invalid.field else None,
                     )
                 )
+            session.add_all(list(attempts))
             session.commit()
         return new_ids
 
@@ -181,11 +184,6 @@ class Store:
             session.add(
                 AlertTransition(alert_id=a.alert_id, state=t.state.value, at=t.at, by=t.by or by)
             )
-
-    def save_attempts(self, attempts: Iterable[DeliveryAttempt]) -> None:
-        with Session(self.engine) as session:
-            session.add_all(list(attempts))
-            session.commit()
 
     def save_progress(self, progress: dict[tuple[str, str], int], at: datetime) -> None:
         with Session(self.engine) as session:
