@@ -59,10 +59,13 @@ class Bench:
             self.devices,
             self.outbox,
             self.clock,
-            sensors=self.env.sampled_sensors(self.factory),
-            presence=self.env.presence(monotonic=lambda: self.clock.now().timestamp()),
+            sensors=self.env.sampled_sensors(self.factory, monotonic=self.virtual_seconds),
+            presence=self.env.presence(monotonic=self.virtual_seconds),
         )
         self.agent.attach()
+
+    def virtual_seconds(self) -> float:
+        return self.clock.now().timestamp()
 
     def messages(self, kind: str | None = None) -> list[dict[str, Any]]:
         rows = self.outbox.after(-1, limit=100_000)
@@ -280,3 +283,9 @@ def test_a_reading_outside_the_contract_goes_as_null_and_telemetry_goes_on(tmp_p
     wild.lux = 250.0
     bench.run(11)
     assert bench.messages("telemetry")[-1]["lux"] == 250.0
+
+
+def test_a_mock_room_keeps_measuring_co2(bench: Bench) -> None:
+    bench.run(120)
+    assert not bench.events("sensor_fault"), bench.events("sensor_fault")
+    assert bench.messages("telemetry")[-1]["co2_ppm"] == 600

@@ -231,3 +231,11 @@ def test_telemetry_round_trips_for_any_valid_values(
     result = wire.decode(wire.topic_of(t), wire.encode(t))
     assert isinstance(result, wire.Decoded)
     assert result.message == t
+
+
+def test_the_schema_version_is_required_on_the_wire() -> None:
+    raw = body(wire.Kind.EVENT)
+    del raw["v"]
+    result = wire.decode("roomwatch/v1/lincoln/room-101/event", json.dumps(raw).encode())
+    assert isinstance(result, wire.Invalid)
+    assert result.reason == "v (the schema version) is required on the wire"

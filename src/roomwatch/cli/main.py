@@ -19,7 +19,13 @@ from roomwatch.core.policy import ProfileError, available_profiles, load_profile
 
 log = logging.getLogger("roomwatch")
 
-QUIET_LOGGERS = ("amqtt", "transitions", "alembic", "roomwatch.transport.client.paho")
+QUIET_LOGGERS = (
+    "amqtt",
+    "transitions",
+    "alembic",
+    "apscheduler",
+    "roomwatch.transport.client.paho",
+)
 
 
 def _setup_logging(level: str) -> None:

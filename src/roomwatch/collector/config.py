@@ -94,6 +94,10 @@ class CollectorConfig(BaseModel):
         description="Per room, keyed 'site/room': the profile and student band.",
     )
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    http_host: str = Field("127.0.0.1", description="Address for /healthz and /metrics.")
+    http_port: int | None = Field(
+        9480, ge=0, le=65535, description="Port for /healthz and /metrics; null turns them off."
+    )
     batch_max: int = Field(500, ge=1, le=50_000, description="Most rows written in one commit.")
 
     @field_validator("default_profile")

@@ -24,6 +24,7 @@ from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
 from roomwatch.collector.models import DeliveryAttempt
+from roomwatch.collector.observability import Counters, Health, Observability
 from roomwatch.collector.storage import Store, make_engine, migrate
 from roomwatch.core import rules, wire
 from roomwatch.core.clock import Clock
@@ -66,20 +67,6 @@ class _Dead:
     received_at: datetime
 
 
-class Counters:
-    """Running counts, for logs now and Prometheus later."""
-
-    def __init__(self) -> None:
-        self.received = 0
-        self.invalid = 0
-        self.duplicates = 0
-        self.stored = 0
-        self.alerts = 0
-        self.write_failures = 0
-        self.delivery_failures = 0
-        self.gaps = 0
-
-
 class Collector:
     def __init__(self, config: CollectorConfig, clock: Clock) -> None:
         self.config = config
@@ -108,6 +95,9 @@ class Collector:
             f"roomwatch-{config.name}",
             subscriptions=subscriptions,
             on_message=self.on_message,
+        )
+        self.observability = Observability(
+            self.counters, self._queue.qsize, self.link.connected.is_set, self.health
         )
         notify = config.notify
         self.dispatcher = (
@@ -146,6 +136,17 @@ class Collector:
     def start(self, schedule: bool = True) -> None:
         """Open, connect, and tick every ``tick_s`` (``schedule=False``: the caller ticks)."""
         self.open()
+        if self.config.http_port is not None:
+            try:
+                self.observability.serve(self.config.http_host, self.config.http_port)
+            except OSError as exc:
+                # Alerts matter more than metrics: say so loudly, and go on.
+                log.error(
+                    "cannot serve health/metrics on %s:%s: %s",
+                    self.config.http_host,
+                    self.config.http_port,
+                    exc,
+                )
         self.link.start()
         if schedule:
             self._scheduler.add_job(
@@ -167,6 +168,7 @@ class Collector:
         """Stop in reverse: no ticks, no new messages, then flush what was received, then close."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
+        self.observability.close()
         self.link.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop(timeout=10)
@@ -188,6 +190,9 @@ class Collector:
                 self._queue.put(_Dead(result, now))
                 return
             message = result.message
+            kind = message.kind.value
+            self.counters.by_kind[kind] = self.counters.by_kind.get(kind, 0) + 1
+            self.observability.ingest_lag.observe(max(0.0, (now - message.ts).total_seconds()))
             if message.id in self._seen:
                 self.counters.duplicates += 1
                 return
@@ -285,8 +290,23 @@ class Collector:
             self.config.telemetry_interval_s,
         )
         transitions = self.desk.reconcile(view.site, view.room, found, ROOM_TYPES, at, late)
-        self.counters.alerts += sum(t.state is wire.AlertState.RAISED for t in transitions)
+        for t in transitions:
+            if t.state is wire.AlertState.RAISED:
+                self.counters.alerts += 1
+                key = (t.alert.type.value, t.alert.severity.value)
+                self.counters.alerts_by_type[key] = self.counters.alerts_by_type.get(key, 0) + 1
         return transitions
+
+    def health(self) -> Health:
+        """What /healthz reports: broker connection, writer thread, last database write."""
+        reasons = []
+        if not self.link.connected.is_set():
+            reasons.append("not connected to the MQTT broker")
+        if not self._writer.is_alive():
+            reasons.append("the database writer has stopped")
+        if self.counters.last_write_failed:
+            reasons.append("the last database write failed (retrying)")
+        return Health(not reasons, reasons)
 
     def _profile(self, key: tuple[str, str]) -> PolicyProfile:
         room = self.config.rooms.get(f"{key[0]}/{key[1]}")
@@ -330,9 +350,11 @@ class Collector:
         while batch:
             try:
                 self._write(batch)
+                self.counters.last_write_failed = False
                 return
             except Exception as exc:  # noqa: BLE001 - any database failure: keep the batch, retry
                 self.counters.write_failures += 1
+                self.counters.last_write_failed = True
                 log.error(
                     "database write of %d item(s) failed (%s); retrying in %.1f s",
                     len(batch),

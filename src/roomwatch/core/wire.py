@@ -34,6 +34,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
 
@@ -178,9 +179,12 @@ class Message(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _reject_non_object(cls, data: Any) -> Any:
+    def _reject_non_object(cls, data: Any, info: ValidationInfo) -> Any:
         if not isinstance(data, dict):
             raise ValueError("message body must be a JSON object")
+        if info.context and info.context.get("from_wire") and "v" not in data:
+            # Code may rely on the default; a message on the wire must say its version.
+            raise ValueError("v (the schema version) is required on the wire")
         # bools are ints in Python; a boolean seq or v is a client bug.
         for name in ("v", "seq"):
             if isinstance(data.get(name), bool):
@@ -380,7 +384,8 @@ def _describe(error: ValidationError) -> tuple[str, str | None]:
     first = error.errors(include_url=False)[0]
     loc = ".".join(str(p) for p in first["loc"]) or None
     more = error.error_count() - 1
-    reason = f"{loc}: {first['msg']}" if loc else str(first["msg"])
+    text = str(first["msg"]).removeprefix("Value error, ")
+    reason = f"{loc}: {text}" if loc else text
     if more:
         reason += f" (and {more} more)"
     return reason, loc
@@ -398,7 +403,7 @@ def decode(topic_name: str, payload: bytes) -> Decoded | Invalid:
         )
     model = MODELS[where.kind]
     try:
-        message = model.model_validate_json(payload)
+        message = model.model_validate_json(payload, context={"from_wire": True})
     except ValidationError as exc:
         reason, loc = _describe(exc)
         return Invalid(topic_name, payload, reason, loc)

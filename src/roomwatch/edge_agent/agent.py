@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -66,7 +67,14 @@ class RoomAgent:
         self._presence_seen = False
         self._queued = queued
         self._new_id = new_id
+        # Two locks, taken hand over hand: the state lock covers a step and its hardware
+        # actions; the outbox lock covers writing its messages (an fsync). The next edge
+        # takes the state lock while the disk is still busy, so the interlock never waits
+        # for the disk, and messages still reach the outbox in the order of the steps.
         self._lock = threading.RLock()
+        self._out_lock = threading.Lock()
+        self._depth = 0
+        self._pending: list[tuple[type[wire.AgentMessage], dict[str, Any]]] = []
         self.settings = room.RoomSettings(
             site=config.site,
             room=config.room,
@@ -130,7 +138,7 @@ class RoomAgent:
         if isinstance(event, room.InputChanged):
             log.debug("%s: %s -> %s", self.where, event.input.value, event.value)
         try:
-            with self._lock:
+            with self._locked():
                 now = self.clock.now()
                 self.state, actions = room.step(self.state, event, now, self.settings)
                 # Hardware first: the interlock never waits for the outbox or the network.
@@ -154,14 +162,17 @@ class RoomAgent:
         """Let time pass: hold times expire, the permit's watchdog is fed, telemetry goes out
         on its cadence. Sensor reads (which take real time) are :meth:`sample`'s, elsewhere."""
         self.handle(room.Tick())
-        with self._lock:  # a deadlocked state machine stops the feed, and the relay drops
+        with self._locked():  # a deadlocked state machine stops the feed, and the relay drops
             if self.state.permit and self.devices.watchdog_feed is not None:
                 self.devices.watchdog_feed.feed()
-        with self._lock:
+        with self._locked():
             now = self.clock.now()
+            # Half a tick of slack: ticks jitter, and a reading due at 1.000 s must not wait
+            # for the tick after the one at 0.998 s.
+            slack = self.config.timing.sample_interval_s / 2
             due = self._last_telemetry is None or (
                 (now - self._last_telemetry).total_seconds()
-                >= self.config.timing.telemetry_interval_s
+                >= self.config.timing.telemetry_interval_s - slack
             )
         if due:
             self.publish_telemetry()
@@ -192,7 +203,7 @@ class RoomAgent:
 
     def _note(self, reading: Reading) -> bool:
         """Keep a reading; report a fault when it starts and when it ends. True on either."""
-        with self._lock:
+        with self._locked():
             before = self.readings.get(reading.sensor)
             self.readings[reading.sensor] = reading
         was_faulty = before is not None and before.fault is not None
@@ -208,7 +219,7 @@ class RoomAgent:
 
     def telemetry_due(self) -> None:
         """Publish telemetry on the next tick, whatever the cadence."""
-        with self._lock:
+        with self._locked():
             self._last_telemetry = None
 
     def _carry_out(self, action: room.Action, now: datetime) -> None:
@@ -312,29 +323,59 @@ class RoomAgent:
             "room": self.config.room,
         }
 
-    def _queue(self, model: type[wire.AgentMessage], fields: dict[str, Any]) -> None:
-        """Number a message and store it in the outbox; the sender takes it from there."""
-        envelope = self._envelope()
-        topic = wire.topic(self.config.site, self.config.room, model.kind)
-
-        def build(seq: int) -> bytes:
-            return wire.encode(model.model_validate({**envelope, "seq": seq, **fields}))
-
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._lock.acquire()
+        self._depth += 1
         try:
-            self.outbox.append(model.kind.value, topic, build)
-        except OutboxError as exc:
-            # The interlock goes on regardless; the fault is loud in the log and counted.
-            self.outbox_failures += 1
-            log.error("%s", exc)
-            return
-        self._queued()
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth:
+                self._lock.release()
+            else:
+                items, self._pending = self._pending, []
+                if not items:
+                    self._lock.release()
+                else:
+                    self._out_lock.acquire()  # before letting go of the state: order kept
+                    self._lock.release()
+                    try:
+                        self._write(items)
+                    finally:
+                        self._out_lock.release()
+
+    def _queue(self, model: type[wire.AgentMessage], fields: dict[str, Any]) -> None:
+        """Stamp a message now; it is numbered and stored when the state lock is let go."""
+        self._pending.append((model, {**self._envelope(), **fields}))
+
+    def _write(self, items: list[tuple[type[wire.AgentMessage], dict[str, Any]]]) -> None:
+        for model, fields in items:
+            topic = wire.topic(self.config.site, self.config.room, model.kind)
+
+            def build(
+                seq: int, model: type[wire.AgentMessage] = model, fields: dict[str, Any] = fields
+            ) -> bytes:
+                return wire.encode(model.model_validate({**fields, "seq": seq}))
+
+            try:
+                self.outbox.append(model.kind.value, topic, build)
+            except OutboxError as exc:
+                # The interlock goes on regardless; the fault is loud in the log and counted.
+                self.outbox_failures += 1
+                log.error("%s", exc)
+                continue
+            except Exception:
+                log.exception("%s: could not build a %s message", self.where, model.kind.value)
+                continue
+            self._queued()
 
     def publish_event(self, type_: str, fields: Mapping[str, object]) -> None:
-        with self._lock:
+        with self._locked():
             self._queue(wire.Event, {"type": type_, **fields})
 
     def publish_telemetry(self) -> None:
-        with self._lock:
+        with self._locked():
             s = self.state
             self._last_telemetry = self.clock.now()
             values: dict[str, Any] = dict.fromkeys(TELEMETRY_FIELDS.values())

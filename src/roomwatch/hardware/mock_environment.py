@@ -49,6 +49,14 @@ class LiveFakeSerial(FakeSerial):
         return super().in_waiting
 
 
+class LiveFakeScd4x(FakeScd4x):
+    """An SCD4x that always has a fresh measurement, as a real one does every 5 s."""
+
+    def write(self, data: bytes) -> None:
+        super().write(data)
+        self.ready = True
+
+
 class MockEnvironment:
     """The room's air and light, as fake chips on fake buses."""
 
@@ -69,7 +77,7 @@ class MockEnvironment:
         if isinstance(sensors.light, Bh1750Sensor):
             self.bh1750 = self.bus.add(sensors.light.address, FakeBh1750(lux=320.0))
         if isinstance(sensors.co2, Scd4xSensor):
-            self.scd4x = self.bus.add(sensors.co2.address, FakeScd4x(co2_ppm=600))
+            self.scd4x = self.bus.add(sensors.co2.address, LiveFakeScd4x(co2_ppm=600))
 
     # ----------------------------------------------------------- the room
 
@@ -96,12 +104,16 @@ class MockEnvironment:
 
     # ------------------------------------------------------------ drivers
 
-    def sampled_sensors(self, pin_factory: Factory | None) -> dict[str, SampledSensor]:
+    def sampled_sensors(
+        self, pin_factory: Factory | None, monotonic: Callable[[], float] = time.monotonic
+    ) -> dict[str, SampledSensor]:
+        """The real drivers on the fake chips; ``monotonic`` lets a virtual clock run them."""
         return build_sampled_sensors(
             self._config,
             pin_factory,
             i2c_bus_factory=self._bus,
             onewire_base=self._folder,
+            monotonic=monotonic,
             sleep=lambda _s: None,
         )
 
