@@ -13,6 +13,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -74,6 +75,7 @@ class MqttLink:
             reconnect_on_failure=True,
         )
         self._stopping = False
+        self._unreachable_said = -1e9
         self._configured = False
         self._retry: threading.Timer | None = None
         self._will = will
@@ -156,10 +158,24 @@ class MqttLink:
         self.client.loop_start()
 
     def _quiet_after_stop(self, record: logging.LogRecord) -> bool:
-        # paho 2.2's loop thread logs "Client is not connected" at ERROR after a
-        # deliberate disconnect; an error line on every clean stop would teach
-        # operators to ignore errors.
-        return not (self._stopping and str(record.msg).startswith("Client is not connected"))
+        # paho 2.2's loop thread logs "Client is not connected" at ERROR on every retry
+        # while the broker is unreachable, and after a deliberate disconnect. An error
+        # line every second would teach operators to ignore errors: say it once a
+        # minute, as a warning naming the broker, and not at all when stopping.
+        if not str(record.msg).startswith("Client is not connected"):
+            return True
+        if self._stopping:
+            return False
+        now = time.monotonic()
+        if now - self._unreachable_said < 60:
+            return False
+        self._unreachable_said = now
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = "broker %s:%s unreachable; retrying", (
+            self.settings.host,
+            self.settings.port,
+        )
+        return True
 
     def stop(self, publish_first: tuple[str, bytes] | None = None) -> None:
         """Disconnect cleanly (no last will), optionally publishing a final retained message."""
