@@ -318,3 +318,31 @@ def test_collector_command_alerts_within_a_second_of_mosquitto_pub(
             reader.join(timeout=5)
     assert process.returncode == 0, "".join(lines)
     assert "stopped: 1 received, 1 stored" in "".join(lines)
+
+
+def test_the_same_path_over_mqtt_5(
+    mosquitto: Broker, tmp_path: Path, recorder_factory: Any
+) -> None:
+    """MQTT 3.1.1 is the default; MQTT 5 (session expiry instead of clean_session) works too."""
+    mqtt5 = MqttSettings(host=mosquitto.host, port=mosquitto.port, protocol="5")
+    collector = Collector(
+        CollectorConfig(mqtt=mqtt5, database_url=f"sqlite:///{tmp_path / 'c.db'}", http_port=None),
+        WallClock(),
+    )
+    collector.start()
+    config = parse_model(ROOM_YAML, AgentConfig).model_copy(
+        update={"mqtt": mqtt5, "state_dir": tmp_path / "agent"}
+    )
+    service = AgentService(config, WallClock(), MockFactory())
+    service.start()
+    try:
+        rec: Recorder = recorder_factory(ALERTS)
+        assert collector.link.subscribed.wait(10) and service.link.subscribed.wait(10)
+        inputs = service.devices.inputs
+        drive(inputs[next(i for i in inputs if i.value == "motion")], True)
+        drive(inputs[next(i for i in inputs if i.value == "door_lock")], True)
+        rec.wait_for(is_alert("door_locked_while_occupied"))
+        assert wait_until(lambda: len(service.outbox) == 0, timeout=20), "acknowledged over MQTT 5"
+    finally:
+        service.stop()
+        collector.stop()

@@ -131,7 +131,7 @@ def _offline(
     view: RoomView, now: datetime, interval_s: float, episode: str | None
 ) -> list[Condition]:
     if view.offline_since is not None:
-        why = "The room's agent went offline (its last will)."
+        why = "The room's agent is offline (it said so, or its last will did)."
     elif view.last_heard is not None and now - view.last_heard > timedelta(
         seconds=SILENCE_INTERVALS * interval_s
     ):
