@@ -52,7 +52,9 @@ class Broker:
             # so a SIGKILL loses whatever arrived since the last save.
             conf += ["persistence true", f"persistence_location {folder}/"]
         else:
-            conf += ["persistence false"]
+            # The collector is the subject here, not the broker's queue limit (Debian's
+            # default of 1,000 queued messages is what packaged_mosquitto keeps).
+            conf += ["persistence false", "max_queued_messages 100000"]
         self.conf = folder / "mosquitto.conf"
         self.conf.write_text("\n".join(conf) + "\n")
         self.process: subprocess.Popen[bytes] | None = None

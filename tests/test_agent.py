@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,11 @@ class Bench:
         )
         self.agent.attach()
 
+    def close(self) -> None:
+        """Outputs off (their blink threads end), sensors closed."""
+        self.devices.close()
+        self.outbox.close()
+
     def virtual_seconds(self) -> float:
         return self.clock.now().timestamp()
 
@@ -82,8 +88,10 @@ class Bench:
 
 
 @pytest.fixture
-def bench(tmp_path: Path) -> Bench:
-    return Bench(tmp_path)
+def bench(tmp_path: Path) -> Iterator[Bench]:
+    b = Bench(tmp_path)
+    yield b
+    b.close()
 
 
 def test_telemetry_carries_the_sensor_readings(bench: Bench) -> None:
