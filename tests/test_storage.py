@@ -17,15 +17,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
 from alembic.config import Config
+from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import DateTime, Engine, inspect, make_url, text
+from sqlalchemy import DateTime, Engine, Table, inspect, make_url, select, text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import SQLModel
 
-from roomwatch.collector.storage import Store, as_utc, make_engine, migrate
+from roomwatch.collector import models
+from roomwatch.collector.storage import (
+    Store,
+    UserExistsError,
+    as_utc,
+    make_engine,
+    migrate,
+    status_time,
+)
 from roomwatch.core import rules, wire
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-TABLES = {"message", "alert", "alert_transition", "dead_letter", "agent_progress"}
+DERIVED = {"site", "room", "agent", "episode", "telemetry", "event"}
+TABLES = {"message", "alert", "alert_transition", "dead_letter", "agent_progress", "app_user"}
+TABLES |= DERIVED
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,12 +76,16 @@ def rows(store: Store, sql: str, **params: Any) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in connection.execute(text(sql), params)]
 
 
-def head_revision() -> str:
+def alembic_config() -> Config:
     config = Config()
     config.set_main_option(
         "script_location", str(resources.files("roomwatch.collector") / "migrations")
     )
-    head = ScriptDirectory.from_config(config).get_current_head()
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
@@ -107,10 +126,46 @@ def test_migrations_create_the_schema_and_rerun_cleanly(
             "alert_transition.at",
             "dead_letter.received_at",
             "agent_progress.updated_at",
+            "room.first_seen",
+            "room.last_seen",
+            "agent.last_status_at",
+            "agent.last_heard_at",
+            "episode.started_at",
+            "episode.ended_at",
+            "telemetry.ts",
+            "event.ts",
+            "app_user.created_at",
         ):
             assert types[column] == "timestamp with time zone", column
         assert types["dead_letter.payload"] == "bytea"
         assert types["message.seq"] == types["agent_progress.acked_seq"] == "bigint"
+        assert types["agent.acked_seq"] == "bigint"
+        for reading in ("temperature_c", "lux", "co2_ppm"):
+            assert types[f"telemetry.{reading}"] == "double precision"
+        for flag in ("occupied", "door_closed", "door_locked", "staff_present", "lock_permit"):
+            assert types[f"telemetry.{flag}"] == "boolean"
+
+
+def test_the_migrated_schema_matches_the_models(open_store: OpenStore) -> None:
+    """What Alembic built is what the code expects (for the tables revision 0004 adds)."""
+    store = open_store()
+    new_tables = DERIVED | {"app_user"}
+
+    def table_of(diff: Any) -> str | None:
+        first = diff[0] if isinstance(diff, list) else diff
+        for item in first[1:]:
+            name = getattr(item, "name", None) if isinstance(item, Table) else None
+            name = name or getattr(getattr(item, "table", None), "name", None)
+            if isinstance(item, str) and item in new_tables:
+                return item
+            if name:
+                return str(name)
+        return None
+
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diffs = compare_metadata(context, SQLModel.metadata)
+    assert [d for d in diffs if table_of(d) in new_tables] == []
 
 
 def test_a_message_is_stored_once_however_often_it_arrives(open_store: OpenStore) -> None:
@@ -294,3 +349,417 @@ def test_stored_times_come_back_as_the_same_instant_in_utc(open_store: OpenStore
         "values as UTC and passes aware ones through unchanged; it should convert them "
         "(value.astimezone(UTC))."
     )
+
+
+# ------------------------------------------------------------------------------------------
+# Derived tables (revision 0004): sites, rooms, agents, episodes, telemetry, events, users.
+
+
+def _message(model: type[wire.Message], id_: str, at: datetime, **fields: Any) -> Any:
+    envelope = {"id": id_, "ts": at, "site": "s", "room": "r"}
+    return model.model_validate(envelope | fields)
+
+
+def status(
+    id_: str, at: datetime, state: str = "online", version: str = "1.0", **more: Any
+) -> wire.Status:
+    fields = {"config_digest": "sha256:ab", "profile": "us-ct", "acked_seq": 7} | more
+    result: wire.Status = _message(
+        wire.Status, id_, at, state=state, agent_version=version, **fields
+    )
+    return result
+
+
+def telemetry(id_: str, seq: int, at: datetime, **readings: Any) -> wire.Telemetry:
+    values = {
+        "temperature_c": 21.5,
+        "lux": 310.0,
+        "co2_ppm": None,
+        "occupied": True,
+        "door_closed": False,
+        "door_locked": False,
+        "staff_present": True,
+        "lock_permit": False,
+        "episode_id": "s.r.e1",
+    } | readings
+    result: wire.Telemetry = _message(wire.Telemetry, id_, at, seq=seq, **values)
+    return result
+
+
+def episode(
+    id_: str,
+    seq: int,
+    what: str,
+    at: datetime,
+    episode_id: str = "s.r.e1",
+    started_at: datetime = T0,
+    ended_at: datetime | None = None,
+    reason: str | None = None,
+) -> wire.Episode:
+    result: wire.Episode = _message(
+        wire.Episode, id_, at, seq=seq, event=wire.EpisodeEvent(what), episode_id=episode_id,
+        started_at=started_at, ended_at=ended_at, reason=reason,
+    )  # fmt: skip
+    return result
+
+
+def table_rows(store: Store, model: Any, order_by: str) -> list[dict[str, Any]]:
+    """A table's rows through its column types (times as UTC, JSON decoded)."""
+    table: Table = model.__table__
+    with store.engine.connect() as connection:
+        found = connection.execute(select(table).order_by(table.c[order_by])).mappings()
+        return [
+            {k: as_utc(v) if isinstance(v, datetime) else v for k, v in row.items()}
+            for row in found
+        ]
+
+
+def derived_snapshot(store: Store) -> dict[str, list[dict[str, Any]]]:
+    return {
+        "site": table_rows(store, models.SiteRecord, "id"),
+        "room": table_rows(store, models.RoomRecord, "room"),
+        "agent": table_rows(store, models.AgentRecord, "room"),
+        "episode": table_rows(store, models.EpisodeRecord, "episode_id"),
+        "telemetry": table_rows(store, models.TelemetryRecord, "message_id"),
+        "event": table_rows(store, models.EventRecord, "message_id"),
+    }
+
+
+def minutes(n: float) -> datetime:
+    return T0 + timedelta(minutes=n)
+
+
+def a_day_of_messages() -> list[wire.Message]:
+    return [
+        status("st", minutes(0)),
+        telemetry("tm-1", 1, minutes(1)),
+        episode("ep-start", 2, "started", minutes(1), reason="occupancy"),
+        _message(
+            wire.Event,
+            "ev-1",
+            minutes(2),
+            seq=3,
+            type="staff_checkin",
+            by="u-7",
+            episode_id="s.r.e1",
+        ),
+        episode("ep-check", 4, "checkpoint", minutes(15), reason="parent call due"),
+        telemetry("tm-2", 5, minutes(16), occupied=None, temperature_c=None),
+        episode("ep-end", 6, "ended", minutes(20), ended_at=minutes(20), reason="room empty"),
+        _message(wire.Event, "ev-2", minutes(21), seq=7, type="sensor_fault", sensor="lux"),
+        telemetry(
+            "tm-other",
+            1,
+            minutes(3),
+            room="r2",
+            temperature_c=19.0,
+            lux=0.0,
+            co2_ppm=850.5,
+            occupied=False,
+            door_closed=True,
+            door_locked=True,
+            staff_present=None,
+            lock_permit=True,
+            episode_id=None,
+        ),
+    ]
+
+
+def test_each_derived_table_is_written_with_the_messages(open_store: OpenStore) -> None:
+    store = open_store()
+    messages = a_day_of_messages()
+    delay = timedelta(seconds=2)
+    # A generator, as the collector's writer passes it.
+    new = store.write_batch((m, m.ts + delay) for m in messages)
+    assert new == {m.id for m in messages}
+
+    got = derived_snapshot(store)
+    assert got["site"] == [{"id": "s"}]
+    assert got["room"] == [
+        {"site": "s", "room": "r", "profile": None, "student_band": None,
+         "first_seen": minutes(0), "last_seen": minutes(21)},
+        {"site": "s", "room": "r2", "profile": None, "student_band": None,
+         "first_seen": minutes(3), "last_seen": minutes(3)},
+    ]  # fmt: skip
+    assert got["agent"] == [
+        {"site": "s", "room": "r", "state": "online", "agent_version": "1.0",
+         "config_digest": "sha256:ab", "profile": "us-ct", "acked_seq": 7,
+         "last_status_at": minutes(0), "last_heard_at": minutes(21) + delay},
+        # Heard from, but no status yet: the status columns wait for one.
+        {"site": "s", "room": "r2", "state": None, "agent_version": None,
+         "config_digest": None, "profile": None, "acked_seq": None,
+         "last_status_at": None, "last_heard_at": minutes(3) + delay},
+    ]  # fmt: skip
+    assert got["episode"] == [
+        {"episode_id": "s.r.e1", "site": "s", "room": "r", "started_at": T0,
+         "ended_at": minutes(20), "start_reason": "occupancy", "end_reason": "room empty",
+         "checkpoint_count": 1},
+    ]  # fmt: skip
+    assert [(t["message_id"], t["room"], t["ts"], t["episode_id"]) for t in got["telemetry"]] == [
+        ("tm-1", "r", minutes(1), "s.r.e1"),
+        ("tm-2", "r", minutes(16), "s.r.e1"),
+        ("tm-other", "r2", minutes(3), None),
+    ]
+    assert got["event"] == [
+        {"message_id": "ev-1", "site": "s", "room": "r", "ts": minutes(2),
+         "type": "staff_checkin", "episode_id": "s.r.e1",
+         "fields": {"by": "u-7", "episode_id": "s.r.e1"}},
+        {"message_id": "ev-2", "site": "s", "room": "r", "ts": minutes(21),
+         "type": "sensor_fault", "episode_id": None, "fields": {"sensor": "lux"}},
+    ]  # fmt: skip
+
+
+def test_a_message_stored_before_changes_no_derived_row(open_store: OpenStore) -> None:
+    store = open_store()
+    messages = a_day_of_messages()
+    store.write_batch([(m, m.ts) for m in messages])
+    before = derived_snapshot(store)
+
+    # Everything again, later (as after a lost ack), and one id twice in a batch.
+    later = timedelta(hours=1)
+    assert store.write_batch([(m, m.ts + later) for m in [*messages, messages[4]]]) == set()
+    assert derived_snapshot(store) == before
+
+    # Same id, different body (a replayed id is trusted to be the same message): ignored too.
+    again = episode("ep-check", 4, "checkpoint", minutes(30), reason="another")
+    assert store.write_batch([(again, minutes(30))]) == set()
+    assert derived_snapshot(store) == before
+
+
+def test_an_id_twice_in_one_new_batch_is_derived_once(open_store: OpenStore) -> None:
+    store = open_store()
+    check = episode("ep-check", 4, "checkpoint", minutes(15))
+    tm = telemetry("tm-1", 1, minutes(1))
+    assert store.write_batch([(check, T0), (tm, T0), (check, T0), (tm, T0)]) == {
+        "ep-check",
+        "tm-1",
+    }
+    snapshot = derived_snapshot(store)
+    assert [e["checkpoint_count"] for e in snapshot["episode"]] == [1]
+    assert [t["message_id"] for t in snapshot["telemetry"]] == ["tm-1"]
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["apart", "one-batch"])
+def test_an_episode_end_that_arrives_before_its_start(
+    open_store: OpenStore, together: bool
+) -> None:
+    store = open_store()
+    started = minutes(-30)
+    end = episode(
+        "end", 9, "ended", minutes(0), started_at=started, ended_at=minutes(0), reason="staff"
+    )
+    check = episode("check", 8, "checkpoint", minutes(-15), started_at=started)
+    start = episode("start", 7, "started", minutes(-30), started_at=started, reason="button")
+    batches = [[end, check, start]] if together else [[end], [check], [start]]
+
+    expected_after_end = {
+        "episode_id": "s.r.e1", "site": "s", "room": "r", "started_at": started,
+        "ended_at": minutes(0), "start_reason": None, "end_reason": "staff",
+        "checkpoint_count": 0,
+    }  # fmt: skip
+    for batch in batches:
+        store.write_batch([(m, minutes(1)) for m in batch])
+        if batch == [end]:
+            # An end without a start: the row, with the start the end message carries.
+            assert table_rows(store, models.EpisodeRecord, "episode_id") == [expected_after_end]
+
+    # The late start fills in what only it knows and does not reopen the episode.
+    assert table_rows(store, models.EpisodeRecord, "episode_id") == [
+        expected_after_end | {"start_reason": "button", "checkpoint_count": 1}
+    ]
+    # A second end (staff, then the agent's debounce) keeps the first end.
+    again = episode("end-2", 10, "ended", minutes(5), started_at=started, ended_at=minutes(5))
+    store.write_batch([(again, minutes(5))])
+    (row,) = table_rows(store, models.EpisodeRecord, "episode_id")
+    assert (row["ended_at"], row["end_reason"]) == (minutes(0), "staff")
+
+
+def test_an_older_status_arriving_later_does_not_replace_a_newer_one(
+    open_store: OpenStore,
+) -> None:
+    store = open_store()
+    newer = status("st-new", minutes(10), version="2.0", acked_seq=40)
+    older = status("st-old", minutes(5), version="1.0", acked_seq=30)
+    store.write_batch([(newer, minutes(10))])
+    store.write_batch([(older, minutes(20)), (telemetry("tm", 41, minutes(19)), minutes(19))])
+    (agent,) = table_rows(store, models.AgentRecord, "room")
+    assert (agent["agent_version"], agent["acked_seq"], agent["last_status_at"]) == (
+        "2.0",
+        40,
+        minutes(10),
+    )
+    assert agent["last_heard_at"] == minutes(20)  # the late arrival still was heard
+
+    # The same two, reversed and in one batch, on another room: the same result.
+    store.write_batch(
+        [
+            (status("st-new-2", minutes(10), version="2.0", room="r2"), minutes(10)),
+            (status("st-old-2", minutes(5), version="1.0", room="r2"), minutes(20)),
+        ]
+    )
+    agents = {a["room"]: a for a in table_rows(store, models.AgentRecord, "room")}
+    assert agents["r2"]["agent_version"] == "2.0"
+
+
+def test_a_last_will_counts_from_when_it_arrived(open_store: OpenStore) -> None:
+    """The will is composed at connect time (its ts) and published when the agent vanishes:
+    against the online status of the same connection it must still win."""
+    store = open_store()
+    connected = minutes(0)
+    will = status("will", connected, state="offline")  # composed first
+    online = status("online", connected + timedelta(milliseconds=40))
+    store.write_batch([(online, connected + timedelta(milliseconds=50))])
+    gone = minutes(47)  # the broker noticed the silence
+    store.write_batch([(will, gone)])
+    (agent,) = table_rows(store, models.AgentRecord, "room")
+    assert (agent["state"], agent["last_status_at"]) == ("offline", gone)
+    assert status_time(will, gone) == gone
+
+    # Reconnected: a new will, then online, both newer.
+    store.write_batch([(status("online-2", minutes(50)), minutes(50))])
+    (agent,) = table_rows(store, models.AgentRecord, "room")
+    assert (agent["state"], agent["last_status_at"]) == ("online", minutes(50))
+
+    # A tie between online and offline goes to offline, whichever came first.
+    store.write_batch([(status("off-tie", minutes(50), state="offline"), minutes(50))])
+    store.write_batch([(status("on-tie", minutes(50)), minutes(50))])
+    (agent,) = table_rows(store, models.AgentRecord, "room")
+    assert agent["state"] == "offline"
+
+
+def test_telemetry_values_come_back_typed(open_store: OpenStore) -> None:
+    store = open_store()
+    ts = datetime(2026, 3, 29, 1, 30, 15, 125000, tzinfo=UTC)
+    sent = [
+        telemetry("full", 1, ts, temperature_c=-12.375, lux=123456.75, co2_ppm=39999.5,
+                  occupied=False, door_closed=True, door_locked=True, staff_present=False,
+                  lock_permit=True, episode_id=None),
+        telemetry("unknowns", 2, ts + timedelta(milliseconds=1), temperature_c=None, lux=None,
+                  co2_ppm=None, occupied=None, door_closed=None, door_locked=None,
+                  staff_present=None, lock_permit=False, episode_id="s.r.2026-03-29T01:30"),
+        telemetry("ints", 3, ts + timedelta(milliseconds=2), temperature_c=21, lux=0,
+                  co2_ppm=0),
+    ]  # fmt: skip
+    store.write_batch([(m, ts) for m in sent])
+    got = table_rows(store, models.TelemetryRecord, "ts")
+    columns = [c for c in wire.Telemetry.model_fields if c not in ("v", "id", "seq")]
+    assert got == [{"message_id": m.id} | {c: getattr(m, c) for c in columns} for m in sent]
+    for row in got:
+        assert row["ts"].utcoffset() == timedelta(0)
+        for flag in ("occupied", "door_closed", "door_locked", "staff_present", "lock_permit"):
+            assert row[flag] is None or type(row[flag]) is bool, flag
+        for reading in ("temperature_c", "lux", "co2_ppm"):
+            assert row[reading] is None or type(row[reading]) is float, reading
+
+
+def test_a_failed_batch_leaves_neither_messages_nor_derived_rows(
+    open_store: OpenStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_store()
+    messages = a_day_of_messages()
+
+    def broken(*_args: Any) -> None:
+        raise RuntimeError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Store, "_derived", broken)
+        with pytest.raises(RuntimeError, match="disk full"):
+            store.write_batch([(m, m.ts) for m in messages])
+    assert rows(store, "select count(*) from message") == [(0,)]
+    # The retry, as the collector's writer does it: everything, once.
+    assert store.write_batch([(m, m.ts) for m in messages]) == {m.id for m in messages}
+    assert len(derived_snapshot(store)["telemetry"]) == 3
+
+
+def test_upgrading_a_database_that_has_messages(database_url: str) -> None:
+    """0003 -> 0004 keeps the messages; the new tables start empty and fill from new ones."""
+    engine = make_engine(database_url)
+    try:
+        config = alembic_config()
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0003")
+        old = [
+            episode("old-start", 1, "started", minutes(0), reason="occupancy"),
+            telemetry("old-tm", 2, minutes(1)),
+        ]
+        message_table: Table = models.StoredMessage.__table__  # type: ignore[attr-defined]
+        with engine.begin() as connection:
+            connection.execute(
+                message_table.insert(),
+                [
+                    {
+                        "id": m.id,
+                        "site": m.site,
+                        "room": m.room,
+                        "kind": m.kind.value,
+                        "seq": m.seq,
+                        "ts": m.ts,
+                        "received_at": m.ts,
+                        "body": m.model_dump(mode="json"),
+                    }
+                    for m in old
+                ],
+            )
+
+        migrate(engine)
+        store = Store(engine)
+        assert rows(store, "select version_num from alembic_version") == [(head_revision(),)]
+        assert rows(store, "select id from message order by id") == [("old-start",), ("old-tm",)]
+        assert all(rows == [] for rows in derived_snapshot(store).values())
+
+        # The episode that was open across the upgrade ends: its row appears, whole.
+        end = episode("new-end", 3, "ended", minutes(9), ended_at=minutes(9), reason="empty")
+        assert store.write_batch([(old[1], minutes(1)), (end, minutes(9))]) == {"new-end"}
+        snapshot = derived_snapshot(store)
+        assert [(e["started_at"], e["ended_at"]) for e in snapshot["episode"]] == [(T0, minutes(9))]
+        assert snapshot["telemetry"] == []  # old-tm was stored before: not derived
+        assert [r["room"] for r in snapshot["room"]] == ["r"]
+    finally:
+        engine.dispose()
+
+
+def test_users_are_added_and_found(open_store: OpenStore) -> None:
+    store = open_store()
+    created = datetime(2026, 9, 1, 7, 30, tzinfo=UTC)
+    admin = store.add_user("jdoe", "Jane Doe", "admin", "argon2:xyz", created_at=created)
+    assert (admin.username, admin.role, admin.password_hash, admin.disabled) == (
+        "jdoe",
+        "admin",
+        "argon2:xyz",
+        False,
+    )
+    assert admin.created_at == created
+    auditor = store.add_user("audit", "An Auditor", "auditor", user_id="u-audit", disabled=True)
+    assert auditor.id == "u-audit"
+    assert auditor.password_hash is None
+    assert auditor.created_at.utcoffset() == timedelta(0)
+
+    store.engine.dispose()
+    reopened = open_store()
+    found = reopened.get_user(admin.id)
+    assert found is not None
+    assert found.model_dump() == admin.model_dump()
+    assert found.created_at.utcoffset() == timedelta(0)
+    by_name = reopened.get_user(username="audit")
+    assert by_name is not None
+    assert (by_name.id, by_name.disabled) == ("u-audit", True)
+    assert reopened.get_user("nobody") is None
+    assert reopened.get_user(username="nobody") is None
+
+    with pytest.raises(UserExistsError):
+        reopened.add_user("jdoe", "Another Jane", "staff")
+    with pytest.raises(UserExistsError):
+        reopened.add_user("other", "Other", "staff", user_id="u-audit")
+    with pytest.raises(ValueError, match="role"):
+        reopened.add_user("boss", "Boss", "superuser")
+    with pytest.raises(TypeError):
+        reopened.get_user()
+    # The database itself refuses a role outside the three.
+    with pytest.raises(IntegrityError, match=r"ck_app_user_role|CHECK"):
+        rows(
+            reopened,
+            "insert into app_user (id, username, display_name, role, created_at, disabled)"
+            " values ('x', 'x', 'x', 'root', :at, false)",
+            at=created,
+        )

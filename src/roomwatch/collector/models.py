@@ -5,12 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, LargeBinary
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKeyConstraint,
+    Index,
+    LargeBinary,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
 def _utc() -> Any:
     return Column(DateTime(timezone=True), nullable=False)
+
+
+def _utc_or_null() -> Any:
+    return Column(DateTime(timezone=True), nullable=True)
 
 
 class StoredMessage(SQLModel, table=True):
@@ -107,3 +121,127 @@ class DeliveryAttempt(SQLModel, table=True):
     ok: bool
     error: str | None = Field(default=None, max_length=1000)
     attempt: int
+
+
+# ------------------------------------------------------------------------------------------
+# Derived from the messages (docs/storage.md): written by Store.write_batch in the same
+# transaction as the message rows, from the messages that transaction newly inserted.
+
+
+class SiteRecord(SQLModel, table=True):
+    """A site (a school) that has sent at least one message."""
+
+    __tablename__ = "site"
+
+    id: str = Field(primary_key=True, max_length=64)
+
+
+class RoomRecord(SQLModel, table=True):
+    """A room that has sent at least one message; staff and admins fill in the rest."""
+
+    __tablename__ = "room"
+    __table_args__ = (ForeignKeyConstraint(["site"], ["site.id"], name="fk_room_site"),)
+
+    site: str = Field(primary_key=True, max_length=64)
+    room: str = Field(primary_key=True, max_length=64)
+    profile: str | None = Field(default=None, max_length=60)
+    student_band: str | None = Field(default=None, max_length=40)
+    first_seen: datetime = Field(sa_column=_utc())
+    last_seen: datetime = Field(sa_column=_utc())
+
+
+class AgentRecord(SQLModel, table=True):
+    """A room's agent: its last status (newest wins) and when it was last heard from."""
+
+    __tablename__ = "agent"
+    __table_args__ = (
+        ForeignKeyConstraint(["site", "room"], ["room.site", "room.room"], name="fk_agent_room"),
+        CheckConstraint("state in ('online', 'offline')", name="ck_agent_state"),
+    )
+
+    site: str = Field(primary_key=True, max_length=64)
+    room: str = Field(primary_key=True, max_length=64)
+    state: str | None = Field(default=None, max_length=8)
+    agent_version: str | None = Field(default=None, max_length=40)
+    config_digest: str | None = Field(default=None, max_length=80)
+    profile: str | None = Field(default=None, max_length=60)
+    acked_seq: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    last_status_at: datetime | None = Field(default=None, sa_column=_utc_or_null())
+    last_heard_at: datetime = Field(sa_column=_utc())
+
+
+class EpisodeRecord(SQLModel, table=True):
+    """One use of a room, from the agent's episode messages (whatever order they came in)."""
+
+    __tablename__ = "episode"
+    __table_args__ = (
+        ForeignKeyConstraint(["site", "room"], ["room.site", "room.room"], name="fk_episode_room"),
+        Index("ix_episode_room_started", "site", "room", "started_at"),
+    )
+
+    episode_id: str = Field(primary_key=True, max_length=160)
+    site: str = Field(max_length=64)
+    room: str = Field(max_length=64)
+    started_at: datetime = Field(sa_column=_utc())
+    ended_at: datetime | None = Field(default=None, sa_column=_utc_or_null())
+    start_reason: str | None = Field(default=None, max_length=200)
+    end_reason: str | None = Field(default=None, max_length=200)
+    checkpoint_count: int = 0
+
+
+class TelemetryRecord(SQLModel, table=True):
+    """One environment report, in typed columns (null: the agent could not vouch for it)."""
+
+    __tablename__ = "telemetry"
+    __table_args__ = (Index("ix_telemetry_room_ts", "site", "room", "ts"),)
+
+    message_id: str = Field(primary_key=True, max_length=64)
+    site: str = Field(max_length=64)
+    room: str = Field(max_length=64)
+    ts: datetime = Field(sa_column=_utc())
+    temperature_c: float | None = None
+    lux: float | None = None
+    co2_ppm: float | None = None
+    occupied: bool | None = None
+    door_closed: bool | None = None
+    door_locked: bool | None = None
+    staff_present: bool | None = None
+    lock_permit: bool
+    episode_id: str | None = Field(default=None, max_length=160)
+
+
+class EventRecord(SQLModel, table=True):
+    """One discrete fact an agent reported, with the fields of its type."""
+
+    __tablename__ = "event"
+    __table_args__ = (Index("ix_event_room_ts", "site", "room", "ts"),)
+
+    message_id: str = Field(primary_key=True, max_length=64)
+    site: str = Field(max_length=64)
+    room: str = Field(max_length=64)
+    ts: datetime = Field(sa_column=_utc())
+    type: str = Field(max_length=64)
+    episode_id: str | None = Field(default=None, max_length=160)
+    fields: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+
+
+#: The roles a user may have (app_user.role).
+USER_ROLES = ("staff", "admin", "auditor")
+
+
+class AppUser(SQLModel, table=True):
+    """A person who signs in to the web app. The id (never the name) goes on the wire."""
+
+    __tablename__ = "app_user"
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_app_user_username"),
+        CheckConstraint("role in ('staff', 'admin', 'auditor')", name="ck_app_user_role"),
+    )
+
+    id: str = Field(primary_key=True, max_length=64)
+    username: str = Field(max_length=150)
+    display_name: str = Field(max_length=200)
+    role: str = Field(max_length=16)
+    password_hash: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(sa_column=_utc())
+    disabled: bool = False

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -12,18 +14,27 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select
+from sqlalchemy import ColumnElement, Engine, Table, case, create_engine, event, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from roomwatch.collector.models import (
+    USER_ROLES,
     AgentProgress,
+    AgentRecord,
     AlertRecord,
     AlertTransition,
+    AppUser,
     DeadLetter,
     DeliveryAttempt,
+    EpisodeRecord,
+    EventRecord,
+    RoomRecord,
+    SiteRecord,
     StoredMessage,
+    TelemetryRecord,
 )
 from roomwatch.core import rules, wire
 
@@ -70,13 +81,189 @@ def migrate(engine: Engine) -> None:
         command.upgrade(config, "head")
 
 
-def _insert_ignore(engine: Engine, table: Any) -> Any:
+def _insert(engine: Engine, table: Any) -> Any:
+    """The dialect's own INSERT, the one that has ON CONFLICT (both spell it alike)."""
     dialect = engine.dialect.name
     if dialect == "postgresql":
-        return pg_insert(table).on_conflict_do_nothing()
+        return pg_insert(table)
     if dialect == "sqlite":
-        return sqlite_insert(table).on_conflict_do_nothing()
+        return sqlite_insert(table)
     raise RuntimeError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+
+
+def _insert_ignore(engine: Engine, table: Any) -> Any:
+    return _insert(engine, table).on_conflict_do_nothing()
+
+
+def _table(model: Any) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+def _earlier(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    """The earlier of two non-null times (portable: SQLite's min() and PostgreSQL's least()
+    treat NULL differently, so neither is used)."""
+    return case((b < a, b), else_=a)
+
+
+def _later(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
+    return case((b > a, b), else_=a)
+
+
+class UserExistsError(ValueError):
+    """A user with that id or username is already stored."""
+
+
+# ------------------------------------------------------------------------ derived rows
+
+
+@dataclass(slots=True)
+class _Derived:
+    """What one batch's new messages say about sites, rooms, agents, episodes, telemetry and
+    events, folded per key so each key is written once per statement (PostgreSQL refuses an
+    ON CONFLICT DO UPDATE that meets the same row twice)."""
+
+    sites: set[str]
+    rooms: dict[tuple[str, str], dict[str, Any]]
+    agents: dict[tuple[str, str], dict[str, Any]]
+    episodes: dict[str, dict[str, Any]]
+    telemetry: list[dict[str, Any]]
+    events: list[dict[str, Any]]
+
+
+def status_time(message: wire.Status, received_at: datetime) -> datetime:
+    """When a status became true, the order in which statuses replace each other.
+
+    An online status (and any other) counts from its own ``ts``. An offline one may be the
+    last will, which the agent composed when its connection began and the broker published
+    only when the agent vanished: its ``ts`` is stale, so it counts from when it arrived
+    (docs/wire-protocol.md), or its ``ts`` if that is later (a clean stop, a fast clock)."""
+    if message.state == "offline":
+        return max(message.ts, received_at)
+    return message.ts
+
+
+def _newer_status(candidate: dict[str, Any], current: dict[str, Any]) -> bool:
+    """The same order as the upsert's SQL: later status time wins; on a tie, offline wins."""
+    if current.get("last_status_at") is None:
+        return True
+    if candidate["last_status_at"] != current["last_status_at"]:
+        return bool(candidate["last_status_at"] > current["last_status_at"])
+    return bool(candidate["state"] == "offline" and current["state"] != "offline")
+
+
+_STATUS_COLUMNS = (
+    "state",
+    "agent_version",
+    "config_digest",
+    "profile",
+    "acked_seq",
+    "last_status_at",
+)
+_AGENT_KINDS = frozenset(wire.AGENT_KINDS)
+
+
+def _derive(received: Sequence[tuple[wire.Message, datetime]], new_ids: set[str]) -> _Derived:
+    d = _Derived(set(), {}, {}, {}, [], [])
+    pending = set(new_ids)
+    for m, received_at in received:
+        if m.id not in pending:
+            continue  # stored before (a redelivery), or a repeat within this batch
+        pending.discard(m.id)
+        received_at = as_utc(received_at)
+        key = (m.site, m.room)
+        d.sites.add(m.site)
+        room = d.rooms.get(key)
+        if room is None:
+            d.rooms[key] = {"site": m.site, "room": m.room, "first_seen": m.ts, "last_seen": m.ts}
+        else:
+            room["first_seen"] = min(room["first_seen"], m.ts)
+            room["last_seen"] = max(room["last_seen"], m.ts)
+        if m.kind in _AGENT_KINDS:
+            _fold_agent(d, m, received_at)
+        if isinstance(m, wire.Telemetry):
+            d.telemetry.append(
+                {
+                    "message_id": m.id,
+                    "site": m.site,
+                    "room": m.room,
+                    "ts": m.ts,
+                    "temperature_c": m.temperature_c,
+                    "lux": m.lux,
+                    "co2_ppm": m.co2_ppm,
+                    "occupied": m.occupied,
+                    "door_closed": m.door_closed,
+                    "door_locked": m.door_locked,
+                    "staff_present": m.staff_present,
+                    "lock_permit": m.lock_permit,
+                    "episode_id": m.episode_id,
+                }
+            )
+        elif isinstance(m, wire.Event):
+            fields = m.fields
+            episode_id = fields.get("episode_id")
+            d.events.append(
+                {
+                    "message_id": m.id,
+                    "site": m.site,
+                    "room": m.room,
+                    "ts": m.ts,
+                    "type": m.type,
+                    "episode_id": episode_id[:160] if isinstance(episode_id, str) else None,
+                    "fields": fields,
+                }
+            )
+        elif isinstance(m, wire.Episode):
+            _fold_episode(d, m)
+    return d
+
+
+def _fold_agent(d: _Derived, m: wire.Message, received_at: datetime) -> None:
+    key = (m.site, m.room)
+    agent = d.agents.get(key)
+    if agent is None:
+        agent = d.agents[key] = {"site": m.site, "room": m.room, "last_heard_at": received_at}
+        agent.update(dict.fromkeys(_STATUS_COLUMNS))
+    else:
+        agent["last_heard_at"] = max(agent["last_heard_at"], received_at)
+    if isinstance(m, wire.Status):
+        status = {
+            "state": m.state,
+            "agent_version": m.agent_version,
+            "config_digest": m.config_digest,
+            "profile": m.profile,
+            "acked_seq": m.acked_seq,
+            "last_status_at": status_time(m, received_at),
+        }
+        if _newer_status(status, agent):
+            agent.update(status)
+
+
+def _fold_episode(d: _Derived, m: wire.Episode) -> None:
+    episode = d.episodes.get(m.episode_id)
+    if episode is None:
+        episode = d.episodes[m.episode_id] = {
+            "episode_id": m.episode_id,
+            "site": m.site,
+            "room": m.room,
+            "started_at": m.started_at,
+            "ended_at": None,
+            "start_reason": None,
+            "end_reason": None,
+            "checkpoint_count": 0,
+        }
+    else:
+        episode["started_at"] = min(episode["started_at"], m.started_at)
+    if m.event is wire.EpisodeEvent.STARTED:
+        if episode["start_reason"] is None:
+            episode["start_reason"] = m.reason
+    elif m.event is wire.EpisodeEvent.ENDED:
+        ended_at = m.ended_at or m.ts
+        if episode["ended_at"] is None or ended_at < episode["ended_at"]:
+            episode["ended_at"] = ended_at
+            episode["end_reason"] = m.reason
+    else:
+        episode["checkpoint_count"] += 1
 
 
 class Store:
@@ -94,14 +281,20 @@ class Store:
         dead: Iterable[tuple[wire.Invalid, datetime]] = (),
         attempts: Iterable[DeliveryAttempt] = (),
     ) -> set[str]:
-        """One transaction: alert steps, messages, dead letters and delivery attempts.
-        Returns the new message ids.
+        """One transaction: alert steps, messages, what the new messages say about sites,
+        rooms, agents, episodes, telemetry and events (docs/storage.md), dead letters and
+        delivery attempts. Returns the new message ids.
 
-        All or nothing, so a batch retried after a failure is never half written twice.
+        All or nothing, so a batch retried after a failure is never half written twice; and
+        only messages not stored before feed the derived tables, so a redelivered message
+        changes nothing.
         """
+        received = list(received)
         with Session(self.engine) as session:
             self._transitions(session, transitions, None)
             new_ids = self._messages(session, received)
+            if new_ids:
+                self._derived(session, _derive(received, new_ids))
             for invalid, received_at in dead:
                 session.add(
                     DeadLetter(
@@ -141,7 +334,7 @@ class Store:
                 "kind": m.kind.value,
                 "seq": getattr(m, "seq", None),
                 "ts": m.ts,
-                "received_at": received_at,
+                "received_at": as_utc(received_at),
                 "body": m.model_dump(mode="json"),
             }
             for m, received_at in received
@@ -151,6 +344,79 @@ class Store:
         table = StoredMessage.__table__  # type: ignore[attr-defined]
         statement = _insert_ignore(self.engine, table).returning(table.c.id)
         return {row[0] for row in session.execute(statement, rows)}
+
+    def _derived(self, session: Session, d: _Derived) -> None:
+        """Sites, rooms, agents and episodes by upsert (in key order, so that collectors
+        sharing one PostgreSQL take row locks in the same order); telemetry and events by one
+        bulk insert each."""
+        site = _table(SiteRecord)
+        session.execute(_insert_ignore(self.engine, site), [{"id": s} for s in sorted(d.sites)])
+
+        room = _table(RoomRecord)
+        insert = _insert(self.engine, room)
+        new = insert.excluded
+        session.execute(
+            insert.on_conflict_do_update(
+                index_elements=[room.c.site, room.c.room],
+                set_={
+                    "first_seen": _earlier(room.c.first_seen, new.first_seen),
+                    "last_seen": _later(room.c.last_seen, new.last_seen),
+                },
+            ),
+            [d.rooms[k] for k in sorted(d.rooms)],
+        )
+
+        if d.agents:
+            agent = _table(AgentRecord)
+            insert = _insert(self.engine, agent)
+            new = insert.excluded
+            newer = new.last_status_at.is_not(None) & (
+                agent.c.last_status_at.is_(None)
+                | (new.last_status_at > agent.c.last_status_at)
+                | (
+                    (new.last_status_at == agent.c.last_status_at)
+                    & (new.state == "offline")
+                    & (agent.c.state != "offline")
+                )
+            )
+            status = {c: case((newer, new[c]), else_=agent.c[c]) for c in _STATUS_COLUMNS}
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[agent.c.site, agent.c.room],
+                    set_={
+                        **status,
+                        "last_heard_at": _later(agent.c.last_heard_at, new.last_heard_at),
+                    },
+                ),
+                [d.agents[k] for k in sorted(d.agents)],
+            )
+
+        if d.episodes:
+            episode = _table(EpisodeRecord)
+            insert = _insert(self.engine, episode)
+            new = insert.excluded
+            first_end = new.ended_at.is_not(None) & (
+                episode.c.ended_at.is_(None) | (new.ended_at < episode.c.ended_at)
+            )
+            session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=[episode.c.episode_id],
+                    set_={
+                        "started_at": _earlier(episode.c.started_at, new.started_at),
+                        # The first end stands; a late "started" leaves it alone.
+                        "ended_at": case((first_end, new.ended_at), else_=episode.c.ended_at),
+                        "end_reason": case((first_end, new.end_reason), else_=episode.c.end_reason),
+                        "start_reason": func.coalesce(episode.c.start_reason, new.start_reason),
+                        "checkpoint_count": episode.c.checkpoint_count + new.checkpoint_count,
+                    },
+                ),
+                [d.episodes[k] for k in sorted(d.episodes)],
+            )
+
+        if d.telemetry:
+            session.execute(_insert_ignore(self.engine, _table(TelemetryRecord)), d.telemetry)
+        if d.events:
+            session.execute(_insert_ignore(self.engine, _table(EventRecord)), d.events)
 
     def _transitions(
         self, session: Session, transitions: Iterable[rules.Transition], by: str | None
@@ -190,6 +456,63 @@ class Store:
             for (site, room), seq in progress.items():
                 session.merge(AgentProgress(site=site, room=room, acked_seq=seq, updated_at=at))
             session.commit()
+
+    def add_user(
+        self,
+        username: str,
+        display_name: str,
+        role: str,
+        password_hash: str | None = None,
+        *,
+        user_id: str | None = None,
+        created_at: datetime | None = None,
+        disabled: bool = False,
+    ) -> AppUser:
+        """Store a new web-app user (``password_hash`` as the caller made it: nothing is hashed
+        here). The id defaults to a random one; :class:`UserExistsError` if the id or username is
+        taken, ValueError for a role not in staff, admin, auditor."""
+        if role not in USER_ROLES:
+            raise ValueError(f"role {role!r} is not one of {', '.join(USER_ROLES)}")
+        user_id = user_id or uuid.uuid4().hex
+        user = AppUser(
+            id=user_id,
+            username=username,
+            display_name=display_name,
+            role=role,
+            password_hash=password_hash,
+            created_at=as_utc(created_at or datetime.now(UTC)),
+            disabled=disabled,
+        )
+        with Session(self.engine) as session:
+            session.add(user)
+            try:
+                session.commit()
+            except IntegrityError as exc:
+                raise UserExistsError(
+                    f"a user with id {user_id!r} or username {username!r} exists"
+                ) from exc
+        found = self.get_user(user_id)
+        assert found is not None
+        return found
+
+    def get_user(
+        self, user_id: str | None = None, *, username: str | None = None
+    ) -> AppUser | None:
+        """The user with that id (or, given ``username=``, that username), or None."""
+        if (user_id is None) == (username is None):
+            raise TypeError("get_user takes a user id or a username, not both or neither")
+        with Session(self.engine, expire_on_commit=False) as session:
+            if user_id is not None:
+                user = session.get(AppUser, user_id)
+            else:
+                user = session.execute(
+                    select(AppUser).where(AppUser.username == username)  # type: ignore[arg-type]
+                ).scalar_one_or_none()
+            if user is None:
+                return None
+            session.expunge(user)
+        user.created_at = as_utc(user.created_at)
+        return user
 
     # ------------------------------------------------------------- reading
 

@@ -171,9 +171,12 @@ class MqttLink:
             return False
         self._unreachable_said = now
         record.levelno, record.levelname = logging.WARNING, "WARNING"
-        record.msg, record.args = "broker %s:%s unreachable; retrying", (
-            self.settings.host,
-            self.settings.port,
+        record.msg, record.args = (
+            "broker %s:%s unreachable; retrying",
+            (
+                self.settings.host,
+                self.settings.port,
+            ),
         )
         return True
 
