@@ -304,3 +304,12 @@ def postgres_database(postgres_url: str) -> Iterator[str]:
     finally:
         with _connect(url, "postgres") as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty database: a SQLite file (in a folder still to be made) or a PostgreSQL one."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'deep' / 'c.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url

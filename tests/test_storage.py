@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,16 +39,8 @@ from roomwatch.core import rules, wire
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DERIVED = {"site", "room", "agent", "episode", "telemetry", "event"}
 TABLES = {"message", "alert", "alert_transition", "dead_letter", "agent_progress", "app_user"}
+TABLES |= {"incident_record", "audit_log", "web_session", "api_token", "push_subscription"}
 TABLES |= DERIVED
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database: a SQLite file (in a folder still to be made) or a PostgreSQL one."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'deep' / 'c.db'}"
-    url: str = request.getfixturevalue("postgres_database")
-    return url
 
 
 OpenStore = Callable[[], Store]

@@ -245,3 +245,110 @@ class AppUser(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=500)
     created_at: datetime = Field(sa_column=_utc())
     disabled: bool = False
+
+
+# ------------------------------------------------------------------------------------------
+# Written by people through the web app (migration 0005).
+
+
+class IncidentRow(SQLModel, table=True):
+    """The incident record of one episode (core.incident.IncidentRecord), one version kept:
+    every save is also in the audit trail with the fields that changed."""
+
+    __tablename__ = "incident_record"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["episode_id"], ["episode.episode_id"], name="fk_incident_record_episode"
+        ),
+        Index("ix_incident_record_student", "student_ref"),
+    )
+
+    episode_id: str = Field(primary_key=True, max_length=160)
+    student_ref: str | None = Field(default=None, max_length=40)
+    precipitating_factors: str = Field(default="", max_length=4000)
+    initiated_by: str = Field(default="", max_length=200)
+    supervised_by: str = Field(default="", max_length=200)
+    removed_by: str = Field(default="", max_length=200)
+    behavior_before: str = Field(default="", max_length=4000)
+    behavior_during: str = Field(default="", max_length=4000)
+    behavior_after: str = Field(default="", max_length=4000)
+    student_injury: bool | None = None
+    staff_injury: bool | None = None
+    injury_details: str = Field(default="", max_length=4000)
+    parent_notified_by: str = Field(default="", max_length=200)
+    parent_notified_whom: str = Field(default="", max_length=200)
+    parent_notification_method: str | None = Field(default=None, max_length=20)
+    parent_notified_at: datetime | None = Field(default=None, sa_column=_utc_or_null())
+    notes: str = Field(default="", max_length=4000)
+    version: int = 1
+    created_at: datetime = Field(sa_column=_utc())
+    updated_at: datetime = Field(sa_column=_utc())
+    updated_by: str = Field(max_length=64)
+
+
+class AuditEntry(SQLModel, table=True):
+    """One link of the hash-chained audit trail (collector/audit.py): who did what, when."""
+
+    __tablename__ = "audit_log"
+
+    seq: int = Field(
+        sa_column=Column(BigInteger, primary_key=True, autoincrement=False, nullable=False)
+    )
+    at: datetime = Field(sa_column=_utc())
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=64)
+    subject: str = Field(max_length=300)
+    detail: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its hash is kept."""
+
+    __tablename__ = "web_session"
+    __table_args__ = (
+        ForeignKeyConstraint(["user_id"], ["app_user.id"], name="fk_web_session_user"),
+    )
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(max_length=64, index=True)
+    csrf_token: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc())
+    expires_at: datetime = Field(sa_column=_utc())
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for an integration, acting as its user. Only the hash is kept."""
+
+    __tablename__ = "api_token"
+    __table_args__ = (
+        ForeignKeyConstraint(["user_id"], ["app_user.id"], name="fk_api_token_user"),
+        UniqueConstraint("token_hash", name="uq_api_token_hash"),
+    )
+
+    id: str = Field(primary_key=True, max_length=32)
+    user_id: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64)
+    created_at: datetime = Field(sa_column=_utc())
+    last_used_at: datetime | None = Field(default=None, sa_column=_utc_or_null())
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc_or_null())
+
+
+class PushSubscription(SQLModel, table=True):
+    """A browser that asked for Web Push alerts for its user."""
+
+    __tablename__ = "push_subscription"
+    __table_args__ = (
+        ForeignKeyConstraint(["user_id"], ["app_user.id"], name="fk_push_subscription_user"),
+        UniqueConstraint("endpoint", name="uq_push_subscription_endpoint"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: str = Field(max_length=64, index=True)
+    endpoint: str = Field(max_length=1000)
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+    created_at: datetime = Field(sa_column=_utc())
+    last_error: str | None = Field(default=None, max_length=500)
