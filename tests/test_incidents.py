@@ -75,7 +75,7 @@ def test_a_notification_time_needs_its_zone() -> None:
         IncidentRecord(parent_notified_at=datetime(2026, 11, 23, 9, 0))
 
 
-def test_saves_are_versioned_and_audited(store: Store) -> None:  # type: ignore[no-untyped-def]
+def test_saves_are_versioned_and_audited(store: Store) -> None:
     clock = iter(T0 + timedelta(minutes=m) for m in range(10))
     assert incidents.load(store.engine, "ep-1").version == 0
     first = incidents.save(
