@@ -319,12 +319,15 @@ def _run_collector(
             ) from None
     service = Collector(config, WallClock())
     service.start()
+    web = start_web(service)
     demo_room = _start_demo_room(config) if with_demo_room else None
     try:
         _wait_for_stop(stop, duration)
     finally:
         if demo_room is not None:
             demo_room.stop()
+        if web is not None:
+            web.stop()
         service.stop()
         if broker is not None:
             broker.stop()
@@ -335,6 +338,77 @@ def _run_collector(
             service.counters.invalid,
             service.counters.alerts,
         )
+
+
+def start_web(service: Any) -> Any:
+    """The web app beside a started collector (None when turned off or its port is taken:
+    the alerts on MQTT and the notification channels go on regardless)."""
+    settings = service.config.web
+    if not settings.enabled:
+        return None
+    from roomwatch.web.app import WebServer
+
+    web = WebServer(service, settings)
+    try:
+        web.start()
+    except OSError as exc:
+        log.error(
+            "cannot serve the web app on %s:%s: %s (set web.port in the collector config)",
+            settings.host,
+            settings.port,
+            exc,
+        )
+        return None
+    return web
+
+
+@main.group()
+def user() -> None:
+    """Web-app users (staff, admin, auditor)."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option(
+    "--role", type=click.Choice(["staff", "admin", "auditor"]), default="staff", show_default=True
+)
+@click.option("--name", "display_name", help="The name shown in the app (default: USERNAME).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--db", "database_url", help="Database URL (default: the collector config's).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+def user_add(
+    username: str,
+    role: str,
+    display_name: str | None,
+    config_file: Path | None,
+    database_url: str | None,
+    password_stdin: bool,
+) -> None:
+    """Add a user who signs in to the web app. Asks for the password (twice)."""
+    from datetime import UTC, datetime
+
+    from roomwatch.collector.config import CollectorConfig
+    from roomwatch.collector.storage import UserExistsError, make_engine, migrate
+    from roomwatch.web.auth import create_user
+
+    config = _load(config_file, CollectorConfig)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    engine = make_engine(database_url or config.database_url)
+    try:
+        migrate(engine)
+        created = create_user(
+            engine, username, display_name or username, role, password, "cli", datetime.now(UTC)
+        )
+    except (UserExistsError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"added {role} {created.username!r} (id {created.id})")
 
 
 def _start_demo_room(collector_config: Any) -> Any:

@@ -13,7 +13,7 @@ from roomwatch.firmware_config.mqtt import MqttSettings
 
 def default_database_url() -> str:
     """SQLite in the user's data directory (e.g. ~/.local/share/roomwatch/collector.db)."""
-    return f"sqlite:///{Path(platformdirs.user_data_dir('roomwatch')) / 'collector.db'}"
+    return f"sqlite:///{default_data_dir() / 'collector.db'}"
 
 
 class RoomSettings(BaseModel):
@@ -50,6 +50,42 @@ class NotifySettings(BaseModel):
     repeat_every_s: float = Field(
         60, gt=0, le=3600, description="Then it is repeated this often until acknowledged."
     )
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir("roomwatch"))
+
+
+class WebSettings(BaseModel):
+    """The staff web app (docs/web.md): served by ``roomwatch collector`` on its own port,
+    apart from /healthz and /metrics, so that those can stay on an internal address."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Serve the web app.")
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0: every address).")
+    port: int = Field(8080, ge=0, le=65535, description="Port (0: any free port).")
+    session_hours: float = Field(
+        12, gt=0, le=24 * 30, description="A sign-in lasts this long (a school day, by default)."
+    )
+    secure_cookies: bool | None = Field(
+        None,
+        description="Mark the session cookie Secure. Default: when the request came over "
+        "HTTPS (directly or as X-Forwarded-Proto from a trusted proxy).",
+    )
+    vapid_key_file: Path | None = Field(
+        None,
+        description="The Web Push (VAPID) private key, made on first start if missing. "
+        "Default: vapid_private_key.pem in the user data directory.",
+    )
+    vapid_subject: str = Field(
+        "mailto:roomwatch-admin@localhost",
+        pattern=r"^(mailto:|https://)",
+        description="Who push services contact about this sender (mailto: or https: URL).",
+    )
+
+    def vapid_path(self) -> Path:
+        return self.vapid_key_file or default_data_dir() / "vapid_private_key.pem"
 
 
 class CollectorConfig(BaseModel):
@@ -99,6 +135,7 @@ class CollectorConfig(BaseModel):
         9480, ge=0, le=65535, description="Port for /healthz and /metrics; null turns them off."
     )
     batch_max: int = Field(500, ge=1, le=50_000, description="Most rows written in one commit.")
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("default_profile")
     @classmethod

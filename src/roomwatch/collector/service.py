@@ -15,13 +15,15 @@ import queue
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from roomwatch.collector import audit
 from roomwatch.collector.alerts import AlertDesk
-from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.config import CollectorConfig, RoomSettings
 from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
 from roomwatch.collector.models import DeliveryAttempt
 from roomwatch.collector.observability import Counters, Health, Observability
@@ -40,6 +42,30 @@ log = logging.getLogger(__name__)
 SEEN_IDS_KEPT = 200_000
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
+
+
+@dataclass(frozen=True, slots=True)
+class RoomState:
+    """One room as the collector sees it now, with the rules that apply to it."""
+
+    view: RoomView
+    profile: PolicyProfile
+    settings: RoomSettings
+    limits: rules.EnvironmentLimits
+    watch: WatchRules
+    alerts: list[rules.OpenAlert]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What listeners (the web app's live board) hear: rooms whose state changed, and alert
+    steps. Called on the thread that made the change: listeners must return at once."""
+
+    rooms: frozenset[tuple[str, str]]
+    transitions: tuple[rules.Transition, ...]
+
+
+Listener = Callable[[Change], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +107,9 @@ class Collector:
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._trackers: dict[tuple[str, str], SeqTracker] = {}
         self._stop = threading.Event()
+        #: Rooms registered by an administrator in the web app (they override the config file).
+        self._registered: dict[tuple[str, str], RoomSettings] = {}
+        self.listeners: list[Listener] = []
         self._writer = threading.Thread(
             target=self._write_loop, name="collector-writer", daemon=True
         )
@@ -121,6 +150,7 @@ class Collector:
         migrate(self.store.engine)
         self.desk.load(self.store.open_alerts())
         self._trackers = {key: SeqTracker(seq) for key, seq in self.store.load_progress().items()}
+        self._registered = self.store.registered_rooms()
         with self._views_lock:
             since = self.clock.now() - timedelta(days=REBUILD_DAYS)
             for message, received_at in self.store.recent_room_facts(since):
@@ -199,6 +229,7 @@ class Collector:
             self._remember(message.id)
             transitions = self._judge(message, now)
             self._queue.put(_Valid(message, now, transitions))
+            self._tell(frozenset({(message.site, message.room)}), transitions)
         except Exception as exc:
             log.exception("unexpected failure handling a message on %s", topic)
             self._queue.put(_Dead(wire.Invalid(topic, payload, f"collector error: {exc}"), now))
@@ -236,13 +267,86 @@ class Collector:
         transitions += self.desk.escalate()
         if transitions:
             self._queue.put(_Steps(transitions))
+            self._tell(frozenset(), transitions)
         return transitions
 
     def acknowledge(self, alert_id: str, by: str) -> rules.Transition:
         """A named user takes an open alert (AcknowledgeError if it is not open)."""
         transition = self.desk.acknowledge(alert_id, by)
         self._queue.put(_Steps([transition]))
+        a = transition.alert
+        try:
+            audit.record(
+                self.store.engine,
+                audit.Change(
+                    by,
+                    "alert.acknowledged",
+                    f"alert:{alert_id}",
+                    {"type": a.type.value, "room": f"{a.site}/{a.room}", "episode": a.episode_id},
+                ),
+                transition.at,
+            )
+        except Exception:  # the acknowledgement stands; the failure is loud
+            log.exception("could not write the audit entry for acknowledging %s", alert_id)
+        self._tell(frozenset(), [transition])
         return transition
+
+    def _tell(self, rooms: frozenset[tuple[str, str]], transitions: list[rules.Transition]) -> None:
+        if not self.listeners:
+            return
+        rooms = rooms | {(t.alert.site, t.alert.room) for t in transitions}
+        change = Change(rooms, tuple(transitions))
+        for listener in self.listeners:
+            try:
+                listener(change)
+            except Exception:
+                log.exception("a change listener failed; the collector goes on")
+
+    # ------------------------------------------------------------- reading
+
+    def room_settings(self, key: tuple[str, str]) -> RoomSettings:
+        """A registered room's settings, else the config file's, else none."""
+        return (
+            self._registered.get(key)
+            or self.config.rooms.get(f"{key[0]}/{key[1]}")
+            or RoomSettings()
+        )
+
+    def room_state(self, key: tuple[str, str]) -> RoomState | None:
+        with self._views_lock:
+            view = self._views.get(key)
+        if view is None:
+            return None
+        profile = self._profile(key)
+        settings = self.room_settings(key)
+        alerts = [a for a in list(self.desk.open.values()) if (a.site, a.room) == key]
+        return RoomState(
+            view,
+            profile,
+            settings,
+            rules.EnvironmentLimits.from_profile(profile),
+            WatchRules.from_profile(profile, settings.student_band),
+            alerts,
+        )
+
+    def room_states(self) -> list[RoomState]:
+        """Every room the collector has heard from, by site and room."""
+        with self._views_lock:
+            keys = sorted(self._views)
+        return [s for s in (self.room_state(k) for k in keys) if s is not None]
+
+    def open_alerts(self) -> list[rules.OpenAlert]:
+        return sorted(self.desk.open.values(), key=lambda a: a.raised_at, reverse=True)
+
+    def register_room(self, site: str, room: str, settings: RoomSettings, by: str) -> None:
+        """An administrator sets a room's profile and student band (stored, audited, and
+        applied from the next evaluation on)."""
+        self.store.register_room(site, room, settings, by, self.clock.now())
+        key = (site, room)
+        self._registered[key] = settings
+        with self._views_lock:
+            self._views.setdefault(key, RoomView(site, room))
+        self._tell(frozenset({key}), [])
 
     def _deliver(self, transition: rules.Transition) -> None:
         """Hand an alert step to the channels of its tier (when notify tiers are configured).
@@ -280,8 +384,7 @@ class Collector:
     ) -> list[rules.Transition]:
         key = (view.site, view.room)
         profile = self._profile(key)
-        room = self.config.rooms.get(f"{view.site}/{view.room}")
-        band = room.student_band if room else None
+        band = self.room_settings(key).student_band
         found = conditions(
             view,
             rules.EnvironmentLimits.from_profile(profile),
@@ -309,8 +412,7 @@ class Collector:
         return Health(not reasons, reasons)
 
     def _profile(self, key: tuple[str, str]) -> PolicyProfile:
-        room = self.config.rooms.get(f"{key[0]}/{key[1]}")
-        profile_id = room.profile if room and room.profile else None
+        profile_id = self.room_settings(key).profile
         profile_id = profile_id or self._profiles.get(key, self.config.default_profile)
         try:
             return load_profile(profile_id)

@@ -20,6 +20,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
+from roomwatch.collector import audit
+from roomwatch.collector.config import RoomSettings
 from roomwatch.collector.models import (
     USER_ROLES,
     AgentProgress,
@@ -37,6 +39,7 @@ from roomwatch.collector.models import (
     TelemetryRecord,
 )
 from roomwatch.core import rules, wire
+from roomwatch.core.policy import StudentBand
 
 log = logging.getLogger(__name__)
 
@@ -513,6 +516,52 @@ class Store:
             session.expunge(user)
         user.created_at = as_utc(user.created_at)
         return user
+
+    def register_room(
+        self, site: str, room: str, settings: RoomSettings, by: str, at: datetime
+    ) -> None:
+        """Set a room's profile and student band (creating its row if its agent has not been
+        heard yet), with an audit entry of the change, in one transaction."""
+
+        def work(session: Session) -> list[audit.Change]:
+            session.execute(_insert_ignore(self.engine, _table(SiteRecord)), [{"id": site}])
+            record = session.get(RoomRecord, (site, room))
+            before = (
+                {"profile": record.profile, "student_band": record.student_band} if record else None
+            )
+            if record is None:
+                record = RoomRecord(site=site, room=room, first_seen=at, last_seen=at)
+            record.profile = settings.profile
+            record.student_band = settings.student_band.value if settings.student_band else None
+            session.add(record)
+            session.flush()
+            after = {"profile": record.profile, "student_band": record.student_band}
+            return [
+                audit.Change(
+                    by, "room.registered", f"room:{site}/{room}", {"before": before, "after": after}
+                )
+            ]
+
+        audit.in_transaction(self.engine, work, lambda changes: changes, lambda: at)
+
+    def registered_rooms(self) -> dict[tuple[str, str], RoomSettings]:
+        """Rooms an administrator gave a profile or student band to."""
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(RoomRecord).where(
+                    RoomRecord.profile.is_not(None) | RoomRecord.student_band.is_not(None)  # type: ignore[union-attr]
+                )
+            ).scalars()
+            found: dict[tuple[str, str], RoomSettings] = {}
+            for r in rows:
+                try:
+                    found[(r.site, r.room)] = RoomSettings(
+                        profile=r.profile,
+                        student_band=StudentBand(r.student_band) if r.student_band else None,
+                    )
+                except ValueError as exc:  # a profile removed since: say so, keep going
+                    log.error("room %s/%s: stored settings ignored: %s", r.site, r.room, exc)
+            return found
 
     # ------------------------------------------------------------- reading
 

@@ -1,0 +1,1 @@
+"""The staff web app (FastAPI): live board, alerts, episodes, incident records, rooms."""

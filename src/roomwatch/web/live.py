@@ -1,0 +1,135 @@
+"""Live updates for open pages, over server-sent events.
+
+The collector calls :meth:`Hub.on_change` on its own threads (paho's, the tick's); the hub
+hands the change to the web server's event loop and returns at once. Alert steps go out to
+every page immediately; room cards are re-rendered at most every ``flush_s`` (a busy room
+sends telemetry every second, and a district has thousands), which keeps a change on
+screen within a second.
+
+A page that cannot keep up (its queue fills) is dropped; its browser reconnects and the
+page reloads its state, so nothing is shown stale.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from roomwatch.collector.service import Change
+from roomwatch.core import rules
+
+log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    name: str
+    data: dict[str, object]
+
+    def encode(self) -> bytes:
+        payload = json.dumps(self.data, separators=(",", ":"))
+        return f"event: {self.name}\ndata: {payload}\n\n".encode()
+
+
+RenderRoom = Callable[[tuple[str, str]], Event | None]
+RenderAlert = Callable[[rules.Transition], Event]
+
+
+class Hub:
+    def __init__(self, render_room: RenderRoom, render_alert: RenderAlert, flush_s: float = 0.25):
+        self._render_room = render_room
+        self._render_alert = render_alert
+        self._flush_s = flush_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._clients: set[asyncio.Queue[Event | None]] = set()
+        self._dirty: set[tuple[str, str]] = set()
+        self._flusher: asyncio.Task[None] | None = None
+
+    # -------------------------------------------------------- the server's loop
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._flusher = asyncio.create_task(self._flush_forever(), name="live-flush")
+
+    async def stop(self) -> None:
+        self._loop = None
+        if self._flusher is not None:
+            self._flusher.cancel()
+        for queue in list(self._clients):
+            self._offer(queue, None)
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        """One page's events; ends when the hub stops or the page falls behind."""
+        queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
+        self._clients.add(queue)
+        try:
+            yield b"retry: 2000\n\n"  # reconnect quickly after a restart
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"  # proxies close silent connections
+                    continue
+                if event is None:
+                    return
+                yield event.encode()
+        finally:
+            self._clients.discard(queue)
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def _offer(self, queue: asyncio.Queue[Event | None], event: Event | None) -> None:
+        try:
+            queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self._clients.discard(queue)
+            log.warning("a live page fell behind and was dropped; it will reconnect")
+
+    def _broadcast(self, event: Event) -> None:
+        for queue in list(self._clients):
+            self._offer(queue, event)
+
+    def _apply(self, change: Change) -> None:
+        for transition in change.transitions:
+            try:
+                self._broadcast(self._render_alert(transition))
+            except Exception:
+                log.exception("rendering an alert for live pages failed")
+        self._dirty |= change.rooms
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_s)  # the batching interval itself, not a wait
+            if not self._clients:
+                self._dirty.clear()  # nobody is watching; a new page renders in full
+                continue
+            if not self._dirty:
+                continue
+            dirty, self._dirty = sorted(self._dirty), set()
+            for key in dirty:
+                try:
+                    event = self._render_room(key)
+                except Exception:
+                    log.exception("rendering room %s/%s for live pages failed", *key)
+                    continue
+                if event is not None:
+                    self._broadcast(event)
+
+    # --------------------------------------------------- the collector's threads
+
+    def on_change(self, change: Change) -> None:
+        """Collector listener: hand over to the loop, never block, never raise."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        # RuntimeError: the loop closed between the check and the call (the server stops).
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._apply, change)

@@ -1,0 +1,420 @@
+"""The server-rendered pages. Changes are plain form posts (htmx swaps the answer in place
+where that helps), each carrying the session's CSRF token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from roomwatch.collector import incidents
+from roomwatch.collector.config import RoomSettings
+from roomwatch.collector.storage import UserExistsError
+from roomwatch.core.escalation import AcknowledgeError
+from roomwatch.core.incident import FIELD_LABELS, IncidentRecord, NotificationMethod
+from roomwatch.core.policy import StudentBand, available_profiles, load_profile
+from roomwatch.web import auth, charts, queries
+from roomwatch.web.api import episode_detail
+from roomwatch.web.context import COOKIE, Ctx, PageUser, WebContext, may
+from roomwatch.web.schemas import ID_PATTERN, AlertOut, AuditOut, EpisodeOut, RoomOut
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(
+    ctx: WebContext,
+    request: Request,
+    template: str,
+    user: auth.Principal | None,
+    status_code: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    return ctx.templates.TemplateResponse(
+        request,
+        template,
+        {"user": user, "vapid_key": ctx.vapid_public_key, **values},
+        status_code=status_code,
+    )
+
+
+def _names(ctx: WebContext) -> dict[str, str]:
+    return queries.display_names(ctx.engine)
+
+
+# ------------------------------------------------------------------ sign in
+
+
+@router.get("/login")
+def login_page(request: Request, ctx: Ctx) -> HTMLResponse:
+    return render(ctx, request, "login.html", None)
+
+
+@router.post("/login")
+def login(
+    request: Request,
+    ctx: Ctx,
+    username: Annotated[str, Form(max_length=150)],
+    password: Annotated[str, Form(max_length=1000)],
+) -> Response:
+    signed = auth.sign_in(ctx.engine, username, password, ctx.settings.session_hours, ctx.now())
+    if signed is None:
+        return render(
+            ctx,
+            request,
+            "login.html",
+            None,
+            401,
+            error="Wrong username or password.",
+            username=username,
+        )
+    token, _ = signed
+    response = RedirectResponse("/", status_code=303)
+    secure = ctx.settings.secure_cookies
+    if secure is None:
+        secure = request.url.scheme == "https" or (
+            request.headers.get("x-forwarded-proto") == "https"
+        )
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=int(ctx.settings.session_hours * 3600),
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+    )
+    return response
+
+
+@router.post("/logout")
+def logout(
+    request: Request, ctx: Ctx, user: Annotated[auth.Principal, may("sign_out")]
+) -> Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        auth.sign_out(ctx.engine, token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
+
+
+# ------------------------------------------------------------------ the board
+
+
+@router.get("/")
+def board(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    rooms = [RoomOut.of(s) for s in ctx.collector.room_states()]
+    alerts = [AlertOut.of_open(a) for a in ctx.collector.open_alerts()]
+    return render(ctx, request, "board.html", user, rooms=rooms, alerts=alerts, names=_names(ctx))
+
+
+@router.get("/alerts")
+def alerts_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    live = [AlertOut.of_open(a) for a in ctx.collector.open_alerts()]
+    live_ids = {a.alert_id for a in live}
+    history = [
+        AlertOut.of_record(r)
+        for r in queries.alerts(ctx.engine, limit=200)
+        if r.alert_id not in live_ids
+    ]
+    return render(
+        ctx, request, "alerts.html", user, alerts=live, history=history, names=_names(ctx)
+    )
+
+
+@router.post("/alerts/{alert_id}/acknowledge")
+def acknowledge(
+    request: Request,
+    alert_id: str,
+    ctx: Ctx,
+    user: Annotated[auth.Principal, may("acknowledge")],
+) -> Response:
+    try:
+        transition = ctx.collector.acknowledge(alert_id, user.user_id)
+        alert = AlertOut.of_open(transition.alert, transition.state.value)
+    except AcknowledgeError:
+        record = queries.alert(ctx.engine, alert_id)
+        if record is None:
+            raise HTTPException(404, "no such alert") from None
+        alert = AlertOut.of_record(record)
+    if request.headers.get("hx-request"):
+        return render(ctx, request, "_alert_row.html", user, alert=alert, names=_names(ctx))
+    return RedirectResponse("/alerts", status_code=303)
+
+
+# ------------------------------------------------------------------ episodes
+
+
+@router.get("/episodes")
+def episodes_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    found = [EpisodeOut.of(e) for e in queries.episodes(ctx.engine, limit=200)]
+    return render(ctx, request, "episodes.html", user, episodes=found)
+
+
+@router.get("/episodes/{episode_id}")
+def episode_page(request: Request, episode_id: str, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    detail = episode_detail(ctx, episode_id)
+    ep = detail.episode
+    state = ctx.collector.room_state((ep.site, ep.room))
+    room = RoomOut.of(state) if state else None
+    temps = [(s.at, s.temperature_c) for s in detail.samples]
+    lux = [(s.at, s.lux) for s in detail.samples]
+    return render(
+        ctx,
+        request,
+        "episode.html",
+        user,
+        detail=detail,
+        labels=FIELD_LABELS,
+        temperature_chart=charts.line_chart(
+            temps,
+            "°C",
+            low=room.temperature_min_c if room else None,
+            high=room.temperature_max_c if room else None,
+        ),
+        light_chart=charts.line_chart(lux, "lux", low=room.lux_min if room else None),
+    )
+
+
+def _record_form(
+    ctx: WebContext,
+    request: Request,
+    user: auth.Principal,
+    episode_id: str,
+    values: dict[str, Any],
+    version: int,
+    errors: list[str],
+    status_code: int = 200,
+    saved: bool = False,
+) -> HTMLResponse:
+    ep = queries.episode(ctx.engine, episode_id)
+    if ep is None:
+        raise HTTPException(404, f"no episode {episode_id!r}")
+    return render(
+        ctx,
+        request,
+        "record.html",
+        user,
+        status_code,
+        episode=EpisodeOut.of(ep),
+        values=values,
+        record_version=version,
+        errors=errors,
+        labels=FIELD_LABELS,
+        methods=[m.value for m in NotificationMethod],
+        saved=saved,
+        readonly=not user.may("record"),
+    )
+
+
+def _form_values(record: IncidentRecord) -> dict[str, Any]:
+    values = record.model_dump(mode="json")
+    at = record.parent_notified_at
+    values["parent_notified_at"] = at.isoformat() if at else ""
+    return values
+
+
+@router.get("/episodes/{episode_id}/record")
+def record_page(request: Request, episode_id: str, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    try:
+        stored = incidents.load(ctx.engine, episode_id)
+    except incidents.UnknownEpisodeError:
+        raise HTTPException(404, f"no episode {episode_id!r}") from None
+    missing = stored.record.missing()
+    errors = (
+        [f"Still to fill in: {', '.join(FIELD_LABELS[m] for m in missing)}."] if missing else []
+    )
+    return _record_form(
+        ctx, request, user, episode_id, _form_values(stored.record), stored.version, errors
+    )
+
+
+def _yes_no(value: str | None) -> bool | None:
+    return {"yes": True, "no": False}.get(value or "")
+
+
+def _when(local: str, offset_min: str) -> datetime | None:
+    """A datetime-local value plus the browser's UTC offset (JS getTimezoneOffset, minutes)."""
+    if not local:
+        return None
+    moment = datetime.fromisoformat(local)
+    if moment.tzinfo is not None:
+        return moment
+    try:
+        offset = int(offset_min)
+    except ValueError:
+        raise ValueError(
+            "the time zone of the notification time is unknown; reload the page"
+        ) from None
+    return (moment + timedelta(minutes=offset)).replace(tzinfo=UTC)
+
+
+@router.post("/episodes/{episode_id}/record")
+async def save_record(
+    request: Request,
+    episode_id: str,
+    ctx: Ctx,
+    user: Annotated[auth.Principal, may("record")],
+) -> HTMLResponse:
+    form = await request.form()
+    raw = {k: v for k, v in form.items() if isinstance(v, str)}
+    values: dict[str, Any] = {name: raw.get(name, "").strip() for name in FIELD_LABELS}
+    errors: list[str] = []
+    try:
+        version = int(raw.get("version", ""))
+    except ValueError:
+        version = -1
+        errors.append("The form has no version; reload the page.")
+    record: IncidentRecord | None = None
+    try:
+        fields: dict[str, Any] = dict(values)
+        fields["student_ref"] = fields["student_ref"] or None
+        fields["student_injury"] = _yes_no(fields["student_injury"])
+        fields["staff_injury"] = _yes_no(fields["staff_injury"])
+        fields["parent_notification_method"] = fields["parent_notification_method"] or None
+        fields["parent_notified_at"] = _when(
+            fields["parent_notified_at"], raw.get("tz_offset_min", "")
+        )
+        record = IncidentRecord.model_validate(fields)
+    except ValidationError as exc:
+        for e in exc.errors():
+            name = str(e["loc"][0]) if e["loc"] else ""
+            errors.append(f"{FIELD_LABELS.get(name, name)}: {e['msg']}")
+    except ValueError as exc:
+        errors.append(f"{FIELD_LABELS['parent_notified_at']}: {exc}")
+    if errors or record is None:
+        return await _render_async(ctx, request, user, episode_id, values, version, errors, 400)
+    try:
+        stored = incidents.save(ctx.engine, episode_id, record, user.user_id, version, ctx.now)
+    except incidents.UnknownEpisodeError:
+        raise HTTPException(404, f"no episode {episode_id!r}") from None
+    except incidents.StaleRecordError as exc:
+        return await _render_async(
+            ctx, request, user, episode_id, values, exc.actual, [str(exc)], 409
+        )
+    return await _render_async(
+        ctx, request, user, episode_id, _form_values(stored.record), stored.version, [], 200, True
+    )
+
+
+async def _render_async(
+    ctx: WebContext,
+    request: Request,
+    user: auth.Principal,
+    episode_id: str,
+    values: dict[str, Any],
+    version: int,
+    errors: list[str],
+    status_code: int,
+    saved: bool = False,
+) -> HTMLResponse:
+    return _record_form(ctx, request, user, episode_id, values, version, errors, status_code, saved)
+
+
+# ------------------------------------------------------------------ rooms
+
+
+@router.get("/rooms")
+def rooms_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    live = {(s.view.site, s.view.room): RoomOut.of(s) for s in ctx.collector.room_states()}
+    return render(
+        ctx,
+        request,
+        "rooms.html",
+        user,
+        rooms=queries.rooms(ctx.engine),
+        live=live,
+        profiles=[load_profile(p) for p in available_profiles()],
+        bands=[b.value for b in StudentBand],
+        id_pattern=ID_PATTERN[1:-1],
+    )
+
+
+@router.post("/rooms")
+def register_room(
+    request: Request,
+    ctx: Ctx,
+    user: Annotated[auth.Principal, may("register_room")],
+    site: Annotated[str, Form(pattern=ID_PATTERN)],
+    room: Annotated[str, Form(pattern=ID_PATTERN)],
+    profile: Annotated[str, Form(max_length=60)] = "",
+    student_band: Annotated[str, Form(max_length=20)] = "",
+) -> Response:
+    try:
+        settings = RoomSettings(
+            profile=profile or None,
+            student_band=StudentBand(student_band) if student_band else None,
+        )
+    except (ValidationError, ValueError) as exc:
+        raise HTTPException(400, f"cannot register {site}/{room}: {exc}") from None
+    ctx.collector.register_room(site, room, settings, user.user_id)
+    return RedirectResponse("/rooms", status_code=303)
+
+
+# ------------------------------------------------------------------ audit and account
+
+
+@router.get("/audit")
+def audit_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    if user.role not in auth.CAN_READ_AUDIT:
+        raise HTTPException(403, "only admins and auditors read the audit trail")
+    entries = [AuditOut.of(e) for e in queries.audit_entries(ctx.engine, 500)]
+    return render(ctx, request, "audit.html", user, entries=entries, names=_names(ctx))
+
+
+@router.get("/account")
+def account_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    tokens = queries.tokens(ctx.engine) if user.may("manage_tokens") else []
+    return render(
+        ctx, request, "account.html", user, tokens=tokens, users=queries.users(ctx.engine)
+    )
+
+
+@router.post("/account/tokens")
+def issue_token(
+    request: Request,
+    ctx: Ctx,
+    user: Annotated[auth.Principal, may("manage_tokens")],
+    name: Annotated[str, Form(min_length=1, max_length=100)],
+) -> HTMLResponse:
+    secret, _ = auth.issue_token(ctx.engine, user.user_id, name, user.user_id, ctx.now())
+    return render(
+        ctx,
+        request,
+        "account.html",
+        user,
+        tokens=queries.tokens(ctx.engine),
+        users=queries.users(ctx.engine),
+        new_token=secret,
+    )
+
+
+@router.post("/account/users")
+def add_user(
+    request: Request,
+    ctx: Ctx,
+    user: Annotated[auth.Principal, may("manage_users")],
+    username: Annotated[str, Form(min_length=1, max_length=150)],
+    display_name: Annotated[str, Form(max_length=200)],
+    role: Annotated[str, Form(max_length=16)],
+    password: Annotated[str, Form(max_length=1000)],
+) -> HTMLResponse:
+    error = None
+    try:
+        auth.create_user(
+            ctx.engine, username, display_name, role, password, user.user_id, ctx.now()
+        )
+    except (UserExistsError, ValueError) as exc:
+        error = str(exc)
+    return render(
+        ctx,
+        request,
+        "account.html",
+        user,
+        400 if error else 200,
+        tokens=queries.tokens(ctx.engine),
+        users=queries.users(ctx.engine),
+        user_error=error,
+    )

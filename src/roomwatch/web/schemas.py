@@ -1,0 +1,292 @@
+"""The JSON API's shapes (they are also what the page templates render)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from roomwatch.collector.models import AlertRecord, AuditEntry, EpisodeRecord
+from roomwatch.collector.service import RoomState
+from roomwatch.collector.storage import as_utc
+from roomwatch.core import rules
+from roomwatch.core.incident import IncidentRecord
+from roomwatch.core.policy import StudentBand
+
+SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
+
+#: Path parameters: site and room ids as the wire allows them.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class RoomOut(Out):
+    site: str
+    room: str
+    profile: str
+    profile_name: str
+    student_band: str | None
+    online: bool | None = Field(description="null: not heard since the collector started")
+    last_heard: datetime | None
+    reading_at: datetime | None
+    occupied: bool | None
+    door_closed: bool | None
+    door_locked: bool | None
+    staff_present: bool | None = Field(description="null: no staff sensor fitted")
+    lock_permit: bool | None
+    temperature_c: float | None
+    lux: float | None
+    co2_ppm: float | None
+    temperature_min_c: float | None
+    temperature_max_c: float | None
+    lux_min: float | None
+    co2_max_ppm: float | None
+    episode_id: str | None
+    episode_started: datetime | None
+    limit_s: float | None
+    warning_s: float | None
+    faults: dict[str, str]
+    open_alerts: int
+    worst_severity: str | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.site}/{self.room}"
+
+    @property
+    def dom_id(self) -> str:
+        return "room-" + "".join(c if c.isalnum() else "-" for c in self.key)
+
+    @classmethod
+    def of(cls, state: RoomState) -> RoomOut:
+        v, t, limits = state.view, state.view.telemetry, state.limits
+        worst = max(
+            (a.severity.value for a in state.alerts),
+            key=lambda s: SEVERITY_ORDER.get(s, 0),
+            default=None,
+        )
+        return cls(
+            site=v.site,
+            room=v.room,
+            profile=state.profile.id,
+            profile_name=state.profile.name,
+            student_band=state.settings.student_band.value if state.settings.student_band else None,
+            online=v.online,
+            last_heard=v.last_heard,
+            reading_at=t.ts if t else None,
+            occupied=t.occupied if t else None,
+            door_closed=t.door_closed if t else None,
+            door_locked=t.door_locked if t else None,
+            staff_present=t.staff_present if t else None,
+            lock_permit=t.lock_permit if t else None,
+            temperature_c=t.temperature_c if t else None,
+            lux=t.lux if t else None,
+            co2_ppm=t.co2_ppm if t else None,
+            temperature_min_c=limits.temperature_c.min,
+            temperature_max_c=limits.temperature_c.max,
+            lux_min=limits.lux_min,
+            co2_max_ppm=limits.co2_max_ppm,
+            episode_id=v.episode_id,
+            episode_started=v.episode_started,
+            limit_s=state.watch.limit_s,
+            warning_s=state.watch.warning_s,
+            faults=dict(v.faults),
+            open_alerts=len(state.alerts),
+            worst_severity=worst,
+        )
+
+
+class AlertOut(Out):
+    alert_id: str
+    site: str
+    room: str
+    type: str
+    severity: str
+    state: str
+    episode_id: str | None
+    raised_at: datetime
+    message: str
+    late: bool
+    subject: str | None
+    tier: int
+    acknowledged_by: str | None = Field(description="the user id of whoever acknowledged")
+
+    @property
+    def dom_id(self) -> str:
+        return "alert-" + "".join(c if c.isalnum() else "-" for c in self.alert_id)
+
+    @property
+    def title(self) -> str:
+        return self.type.replace("_", " ")
+
+    @classmethod
+    def of_open(cls, a: rules.OpenAlert, state: str | None = None) -> AlertOut:
+        return cls(
+            alert_id=a.alert_id,
+            site=a.site,
+            room=a.room,
+            type=a.type.value,
+            severity=a.severity.value,
+            state=state or a.state.value,
+            episode_id=a.episode_id,
+            raised_at=a.raised_at,
+            message=a.message,
+            late=a.late,
+            subject=a.subject,
+            tier=a.tier,
+            acknowledged_by=a.acknowledged_by,
+        )
+
+    @classmethod
+    def of_record(cls, r: AlertRecord) -> AlertOut:
+        return cls(
+            alert_id=r.alert_id,
+            site=r.site,
+            room=r.room,
+            type=r.type,
+            severity=r.severity,
+            state=r.state,
+            episode_id=r.episode_id,
+            raised_at=as_utc(r.raised_at),
+            message=r.message,
+            late=r.late,
+            subject=r.subject,
+            tier=r.tier,
+            acknowledged_by=r.acknowledged_by,
+        )
+
+
+class EpisodeOut(Out):
+    episode_id: str
+    site: str
+    room: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    start_reason: str | None
+    end_reason: str | None
+    checkpoint_count: int
+
+    @classmethod
+    def of(cls, e: EpisodeRecord) -> EpisodeOut:
+        started = as_utc(e.started_at)
+        ended = as_utc(e.ended_at) if e.ended_at else None
+        return cls(
+            episode_id=e.episode_id,
+            site=e.site,
+            room=e.room,
+            started_at=started,
+            ended_at=ended,
+            duration_s=(ended - started).total_seconds() if ended else None,
+            start_reason=e.start_reason,
+            end_reason=e.end_reason,
+            checkpoint_count=e.checkpoint_count,
+        )
+
+
+class TimelineOut(Out):
+    at: datetime
+    kind: str
+    text: str
+    severity: str | None
+
+
+class SampleOut(Out):
+    at: datetime
+    temperature_c: float | None
+    lux: float | None
+
+
+class EpisodeDetail(Out):
+    episode: EpisodeOut
+    timeline: list[TimelineOut]
+    samples: list[SampleOut]
+    alerts: list[AlertOut]
+    record_missing: list[str]
+
+
+class RecordOut(Out):
+    episode_id: str
+    version: int = Field(description="send it back with the next save (0: never saved)")
+    record: IncidentRecord
+    missing: list[str] = Field(description="RECORD/NOTIFY fields still empty")
+    updated_at: datetime | None
+    updated_by: str | None
+
+
+class RecordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = Field(ge=0, le=2**31 - 1)
+    record: IncidentRecord
+
+
+class RoomRegistration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str | None = Field(None, max_length=60)
+    student_band: StudentBand | None = None
+
+
+class AuditOut(Out):
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    subject: str
+    detail: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def of(cls, e: AuditEntry) -> AuditOut:
+        return cls(
+            seq=e.seq,
+            at=as_utc(e.at),
+            actor=e.actor,
+            action=e.action,
+            subject=e.subject,
+            detail=e.detail,
+            hash=e.hash,
+        )
+
+
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    p256dh: str = Field(min_length=20, max_length=200, pattern=r"^[A-Za-z0-9_=-]+$")
+    auth: str = Field(min_length=8, max_length=100, pattern=r"^[A-Za-z0-9_=-]+$")
+
+
+class PushSubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # browsers add expirationTime
+
+    endpoint: HttpUrl = Field(max_length=1000)
+    keys: PushKeys
+
+
+class TokenIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    user_id: str | None = Field(None, max_length=64, description="default: yourself")
+
+
+class TokenOut(Out):
+    id: str
+    name: str
+    user_id: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    token: str | None = Field(None, description="the secret, shown once, when it is issued")
+
+
+class MeOut(Out):
+    user_id: str
+    username: str
+    display_name: str
+    role: str
