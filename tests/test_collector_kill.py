@@ -40,6 +40,7 @@ class CollectorProcess:
                 broker.url,
                 "--db",
                 f"sqlite:///{self.db}",
+                "--no-web",
             ],
             stdout=subprocess.DEVNULL,
             stderr=self.log,

@@ -256,6 +256,7 @@ def test_collector_command_alerts_within_a_second_of_mosquitto_pub(
             mosquitto.url,
             "--db",
             f"sqlite:///{db}",
+            "--no-web",
         ],
         stderr=subprocess.PIPE,
         text=True,

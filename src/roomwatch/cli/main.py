@@ -268,20 +268,30 @@ def _writable_state_dir(config: Any) -> Path | None:
 @click.option("--db", "database_url", help="Database URL, e.g. sqlite:///collector.db.")
 @click.option("--embedded-broker", is_flag=True, help="Run an MQTT broker in this process (demo).")
 @click.option("--duration", type=float, help="Stop after this many seconds (scripted runs).")
+@click.option("--web-port", type=click.IntRange(0, 65535), help="Web app port (0: any free port).")
+@click.option("--no-web", is_flag=True, help="Do not serve the web app.")
 def collector(
     config_file: Path | None,
     broker: str | None,
     database_url: str | None,
     embedded_broker: bool,
     duration: float | None,
+    web_port: int | None,
+    no_web: bool,
 ) -> None:
-    """Run the collector."""
+    """Run the collector (and the staff web app beside it)."""
     from roomwatch.collector.config import CollectorConfig
 
     config = _load(config_file, CollectorConfig)
     config = config.model_copy(update={"mqtt": _broker(config.mqtt, broker)})
     if database_url is not None:
         config = config.model_copy(update={"database_url": database_url})
+    web = config.web
+    if web_port is not None:
+        web = web.model_copy(update={"port": web_port})
+    if no_web:
+        web = web.model_copy(update={"enabled": False})
+    config = config.model_copy(update={"web": web})
     _run_collector(config, embedded_broker, duration, with_demo_room=False)
 
 

@@ -110,7 +110,7 @@ def create_app(
         "X-CSRF-Token header for changes.",
         lifespan=lifespan,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # Swagger UI loads its script from a CDN, which the CSP (rightly) blocks
         redoc_url=None,
     )
     app.state.web = ctx
