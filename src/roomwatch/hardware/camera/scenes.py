@@ -89,7 +89,7 @@ class Scene:
     def mask_polygons(self) -> list[list[tuple[float, float]]]:
         """The privacy mask an installer draws for this room: the doorway, with a margin."""
         x0, y0, x1, y1 = DOORWAY
-        x0, y0, x1, y1 = x0 - 0.02, y0 - 0.03, x1 + 0.02, y1 + 0.02
+        x0, y0, x1, y1 = (round(v, 3) for v in (x0 - 0.02, y0 - 0.03, x1 + 0.02, y1 + 0.02))
         return [[(x0, y0), (x1, y0), (x1, y1), (x0, y1)]]
 
     def occupied(self, t: float) -> bool:
