@@ -361,3 +361,24 @@ def test_bad_camera_settings_are_explained(yaml: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_model(f"sensors:\n  camera: {yaml}\n", AgentConfig)
     assert message in str(info.value)
+
+
+# --------------------------------------------------------------------- CLI
+
+
+def test_calibrate_camera_from_the_command_line(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from roomwatch.cli.main import main
+
+    config = tmp_path / "room.yaml"
+    config.write_text("sensors:\n  camera: {kind: v4l2}\n")
+    runner = CliRunner()
+    args = ["agent", "--config", str(config), "--state-dir", str(tmp_path / "s")]
+    done = runner.invoke(main, [*args, "--mock", "--calibrate-camera"])
+    assert done.exit_code == 0, done.output
+    assert "768 cells x 2 numbers" in done.output
+    assert (tmp_path / "s" / "camera-reference.json").is_file()
+    config.write_text("site: x\n")
+    done = runner.invoke(main, [*args, "--calibrate-camera"])
+    assert done.exit_code == 1 and "no camera is configured" in done.output

@@ -157,7 +157,9 @@ class Rig:
         self.devices = build_devices(self.config, self.factory)
         self.outbox = Outbox(folder / "agent.db")
         self.camera = build_camera(camera_config, folder, monotonic=self.seconds, scene=scene)
-        self.agent = RoomAgent(self.config, self.devices, self.outbox, self.clock, camera=self.camera)
+        self.agent = RoomAgent(
+            self.config, self.devices, self.outbox, self.clock, camera=self.camera
+        )
         self.agent.attach()
         self.t = 0.0
 
