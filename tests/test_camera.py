@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -382,3 +383,20 @@ def test_calibrate_camera_from_the_command_line(tmp_path: Path) -> None:
     config.write_text("site: x\n")
     done = runner.invoke(main, [*args, "--calibrate-camera"])
     assert done.exit_code == 1 and "no camera is configured" in done.output
+
+
+def test_the_commented_camera_example_is_valid_once_uncommented() -> None:
+    from importlib import resources
+
+    text = (
+        resources.files("roomwatch.firmware_config") / "examples" / "room-full.yaml"
+    ).read_text()
+    assert "  # camera:" in text
+    uncommented = re.sub(
+        r"^  # (camera:|  kind|  fps|  privacy_mask|    - )",
+        lambda m: "  " + m.group(1),
+        text,
+        flags=re.MULTILINE,
+    )
+    camera = parse_model(uncommented, AgentConfig).sensors.camera
+    assert camera is not None and camera.kind == "picamera2" and len(camera.privacy_mask) == 1

@@ -26,7 +26,6 @@ import json
 import logging
 import random
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -169,7 +168,7 @@ def no_image_writers(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def logs(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     return caplog
 
