@@ -196,8 +196,19 @@ def policies_show(profile_id: str) -> None:
     is_flag=True,
     help="Read every sensor once, print its reading or fault, and exit (1 on any fault).",
 )
+@click.option(
+    "--calibrate-camera",
+    is_flag=True,
+    help="With the room EMPTY and lit: watch it for 10 s, write the camera's reference "
+    "(a grid of numbers, no image; docs/camera.md) to the state directory, and exit.",
+)
 def agent(
-    config_file: Path | None, broker: str | None, mock: bool, state_dir: Path | None, check: bool
+    config_file: Path | None,
+    broker: str | None,
+    mock: bool,
+    state_dir: Path | None,
+    check: bool,
+    calibrate_camera: bool,
 ) -> None:
     """Run a room agent."""
     from roomwatch.core.clock import WallClock
@@ -215,6 +226,9 @@ def agent(
         state_dir = _writable_state_dir(config)
     if state_dir is not None:
         config = config.model_copy(update={"state_dir": state_dir})
+    if calibrate_camera:
+        _calibrate_camera(config, mock)
+        return
     environment = None
     if mock:
         from roomwatch.hardware.mock_environment import MockEnvironment
@@ -238,6 +252,31 @@ def agent(
         _wait_for_stop(service.stop_event, None)
     finally:
         service.stop()
+
+
+def _calibrate_camera(config: Any, mock: bool) -> None:
+    from roomwatch.hardware.camera.build import calibrate, mock_scene
+
+    camera = config.sensors.camera
+    if camera is None:
+        raise click.ClickException("no camera is configured (sensors.camera)")
+    extra: dict[str, Any] = {}
+    if mock:  # the synthetic empty room, on a clock of its own: no real waiting
+        ticks = [0.0]
+        extra = {
+            "scene": mock_scene(camera),
+            "monotonic": lambda: ticks[0],
+            "sleep": lambda s: ticks.__setitem__(0, ticks[0] + s),
+        }
+    click.echo("Calibrating the camera: keep the room empty and the lights on for 10 s ...")
+    try:
+        path, reference = calibrate(camera, config.state_dir, **extra)
+    except ValueError as exc:
+        raise click.ClickException(f"camera calibration failed: {exc}") from None
+    click.echo(
+        f"Wrote {path}: {reference.luminance.size} cells x 2 numbers from "
+        f"{reference.frames} frames (no image is kept)."
+    )
 
 
 def _writable_state_dir(config: Any) -> Path | None:

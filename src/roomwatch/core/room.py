@@ -19,6 +19,11 @@ The safety rules, from DESIGN.md principle 3 and POLICIES.md (LOCK):
   closed while occupancy is unknown (just after boot) keeps it unknown the
   same way: the permit stays withdrawn, but no episode is invented. A faulty
   sensor is unknown.
+* The camera (docs/camera.md) is a second presence sensor, fused like the
+  mmWave: seeing someone means occupied (and seals a closed room); a blind,
+  covered or failed camera is unknown, so occupied for the permit; and a
+  sealed room is released only when every fitted presence sensor (mmWave and
+  camera) positively reports it empty.
 """
 
 from __future__ import annotations
@@ -39,8 +44,13 @@ class Input(StrEnum):
     DOOR_LOCK = "door_lock"  # True = bolt thrown / magnet bonded
     DOOR_CLOSED = "door_closed"
     MOTION = "motion"  # PIR
-    PRESENCE = "presence"  # mmWave (or camera): sees a still child
+    PRESENCE = "presence"  # mmWave: sees a still child
+    CAMERA = "camera"  # camera occupancy: sees a still child too
     STAFF = "staff"  # staff at the observation point
+
+
+#: Inputs that see someone who keeps still; each can say "empty" positively.
+PRESENCE_INPUTS = (Input.PRESENCE, Input.CAMERA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,19 +209,20 @@ def telemetry_view(state: RoomState) -> tuple[object, ...]:
 def _fuse(state: RoomState, now: datetime, settings: RoomSettings) -> bool | None:
     """Occupied (True), positively empty (False), or unknown (None)."""
     fitted = settings.fitted
-    motion = state.value(Input.MOTION)
-    presence = state.value(Input.PRESENCE)
-    if motion is True or presence is True or state.sealed:
+    watchers = [p for p in PRESENCE_INPUTS if p in fitted]
+    if state.value(Input.MOTION) is True or state.sealed:
+        return True
+    if any(state.value(p) is True for p in PRESENCE_INPUTS):
         return True
     if state.sealed_unknown:
         return None  # closed before we knew who was inside
-    if Input.MOTION not in fitted and Input.PRESENCE not in fitted:
+    if Input.MOTION not in fitted and not watchers:
         return None  # nothing can see the room: never claim it is empty
-    for sensor in (Input.MOTION, Input.PRESENCE, Input.DOOR_CLOSED):
+    for sensor in (Input.MOTION, *PRESENCE_INPUTS, Input.DOOR_CLOSED):
         if sensor in fitted and state.value(sensor) is None:
-            return None  # a sensor we rely on is silent or faulty
-    if Input.PRESENCE in fitted:
-        return False  # presence (healthy, fitted) says no one, motion is quiet, not sealed
+            return None  # a sensor we rely on is silent, faulty or blind
+    if watchers:
+        return False  # every presence sensor (healthy) says no one, motion quiet, not sealed
     hold = timedelta(seconds=settings.occupancy_hold_s)
     if state.last_presence_at is not None and now - state.last_presence_at < hold:
         return True  # within the hold after the last motion
@@ -251,7 +262,7 @@ def _apply(
         case InputChanged(input=name, value=value):
             previous = state.value(name)
             state = replace(state, inputs={**state.inputs, name: value})
-            if name in (Input.MOTION, Input.PRESENCE) and value is True:
+            if name in (Input.MOTION, *PRESENCE_INPUTS) and value is True:
                 # Someone is inside; behind a closed door they stay inside until it opens.
                 sealed = state.sealed or state.value(Input.DOOR_CLOSED) is True
                 state = replace(state, last_presence_at=now, sealed=sealed)
@@ -269,8 +280,13 @@ def _apply(
                         state = replace(state, sealed=True)
                     elif state.occupied is None:
                         state = replace(state, sealed_unknown=True)
-            if name is Input.PRESENCE and value is False and state.value(Input.MOTION) is not True:
-                # Presence positively gone.
+            if (
+                name in PRESENCE_INPUTS
+                and value is False
+                and state.value(Input.MOTION) is not True
+                and all(state.value(p) is False for p in PRESENCE_INPUTS if p in settings.fitted)
+            ):
+                # Presence positively gone: every fitted presence sensor says so.
                 state = replace(state, sealed=False, sealed_unknown=False)
         case StaffButton():
             if state.episode is None:

@@ -23,6 +23,7 @@ from roomwatch.core.policy import load_profile
 from roomwatch.edge_agent.devices import RoomDevices
 from roomwatch.edge_agent.outbox import Outbox, OutboxError
 from roomwatch.firmware_config.schema import AgentConfig
+from roomwatch.hardware.camera import CameraInput, CameraReading, Verdict
 from roomwatch.hardware.readings import PresenceReading, PresenceSensor, Reading, SampledSensor
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,7 @@ class RoomAgent:
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
         sensors: Mapping[str, SampledSensor] | None = None,
         presence: PresenceSensor | None = None,
+        camera: CameraInput | None = None,
     ) -> None:
         self.config = config
         self.devices = devices
@@ -65,6 +67,8 @@ class RoomAgent:
         self.sensors = dict(sensors or {})
         self.presence = presence
         self._presence_seen = False
+        self.camera = camera
+        self.camera_reading: CameraReading | None = None  # numbers only: never a frame
         self._queued = queued
         self._new_id = new_id
         # Two locks, taken hand over hand: the state lock covers a step and its hardware
@@ -78,7 +82,9 @@ class RoomAgent:
         self.settings = room.RoomSettings(
             site=config.site,
             room=config.room,
-            fitted=devices.fitted | ({room.Input.PRESENCE} if presence else frozenset()),
+            fitted=devices.fitted
+            | ({room.Input.PRESENCE} if presence else frozenset())
+            | ({room.Input.CAMERA} if camera else frozenset()),
             occupancy_hold_s=config.timing.occupancy_hold_s,
             empty_debounce_s=config.timing.empty_debounce_s,
             rules=WatchRules.from_profile(
@@ -198,6 +204,27 @@ class RoomAgent:
             except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the loop
                 reading = Reading(name, None, f"{name}: driver error: {exc}")
             changed |= self._note(reading)
+        if changed:
+            self.telemetry_due()
+
+    def sample_camera(self) -> None:
+        """Analyse one camera frame (its own job, at the camera's rate, off the tick).
+
+        Only the verdict, confidence, motion level and luminance come back; a blind or
+        failed camera is unknown (occupied, for the permit) and a ``sensor_fault``."""
+        if self.camera is None:
+            return
+        try:
+            r = self.camera.read()
+        except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the loop
+            r = CameraReading(Verdict.UNKNOWN, fault=f"camera: driver error: {exc}")
+        with self._locked():
+            before, self.camera_reading = self.camera_reading, r
+        changed = self._note(Reading("camera", r.luminance, r.fault))
+        if before is None or before.verdict is not r.verdict:
+            log.info("%s: camera: %s (confidence %.2f)", self.where, r.verdict.value, r.confidence)
+        if self.state.value(room.Input.CAMERA) != r.present or before is None:
+            self.handle(room.InputChanged(room.Input.CAMERA, r.present))
         if changed:
             self.telemetry_due()
 

@@ -23,6 +23,7 @@ from roomwatch.edge_agent.devices import build_devices
 from roomwatch.edge_agent.outbox import Outbox
 from roomwatch.edge_agent.sender import OutboxSender
 from roomwatch.firmware_config.schema import AgentConfig
+from roomwatch.hardware.camera import CameraInput
 from roomwatch.hardware.mock_environment import MockEnvironment
 from roomwatch.hardware.readings import PresenceSensor, SampledSensor
 from roomwatch.hardware.sensors import build_presence, build_sampled_sensors
@@ -45,10 +46,12 @@ class AgentService:
         sensors: Mapping[str, SampledSensor] | None = None,
         schedule: bool = True,
         environment: MockEnvironment | None = None,
+        camera: CameraInput | None = None,
     ) -> None:
         """``environment``: fake chips for the sensors (``--mock``, tests, the simulator);
         without it, the real buses. ``schedule=False`` leaves ticking and sampling to the
-        caller (tests and the simulator, which drive a virtual clock)."""
+        caller (tests and the simulator, which drive a virtual clock). ``camera``: the
+        camera input to use instead of the configured one (tests)."""
         self.config = config
         self._schedule = schedule
         self.clock = clock
@@ -64,6 +67,8 @@ class AgentService:
                 build_sampled_sensors(config.sensors, pin_factory) if sensors is None else sensors
             )
             presence = build_presence(config.sensors)
+        if camera is None and config.sensors.camera is not None:
+            camera = _build_camera(config, mock=environment is not None)
         self.outbox = Outbox(config.state_dir / "agent.db", config.outbox_capacity)
         site, room = config.site, config.room
         self._status_topic = wire.topic(site, room, wire.Kind.STATUS)
@@ -88,6 +93,7 @@ class AgentService:
             queued=self.sender.notify,
             sensors=sensors,
             presence=presence,
+            camera=camera,
         )
         self._sender_thread = threading.Thread(
             target=self.sender.run, args=(self.stop_event,), name="outbox-sender", daemon=True
@@ -114,6 +120,16 @@ class AgentService:
                 max_instances=1,
                 coalesce=True,
             )
+        if self._schedule and self.agent.camera is not None:
+            # Frames on their own job and rate: a slow frame never delays the interlock tick.
+            self._scheduler.add_job(
+                self._sample_camera,
+                "interval",
+                seconds=self.agent.camera.interval_s,
+                id="camera",
+                max_instances=1,
+                coalesce=True,
+            )
         heartbeat = systemd.watchdog_interval_s()
         if heartbeat is not None:
             self._scheduler.add_job(
@@ -137,7 +153,7 @@ class AgentService:
         offline = self.agent.status("offline")
         self.link.stop(publish_first=(self._status_topic, wire.encode(offline)))
         self.devices.close()  # outputs off: the permit is withdrawn
-        for sensor in [*self.agent.sensors.values(), self.agent.presence]:
+        for sensor in [*self.agent.sensors.values(), self.agent.presence, self.agent.camera]:
             if sensor is not None:
                 try:
                     sensor.close()
@@ -160,6 +176,12 @@ class AgentService:
         except Exception:
             log.exception("sampling failed; the schedule goes on")
 
+    def _sample_camera(self) -> None:
+        try:
+            self.agent.sample_camera()
+        except Exception:
+            log.exception("camera sampling failed; the schedule goes on")
+
     def _heartbeat(self) -> None:
         """Feed systemd's watchdog only while the interlock loop is alive."""
         age = time.monotonic() - self._last_tick
@@ -180,3 +202,16 @@ class AgentService:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         self.agent.on_message(topic, payload)
+
+
+def _build_camera(config: AgentConfig, mock: bool) -> CameraInput:
+    """The configured camera (``mock``: the synthetic empty room); OpenCV is imported here."""
+    from roomwatch.hardware.camera.build import build_camera, mock_scene, opencv_missing
+
+    camera_config = config.sensors.camera
+    assert camera_config is not None
+    problem = opencv_missing()
+    if problem is not None:
+        log.error("sensors.camera is configured but %s; the camera reads as unknown", problem)
+    scene = mock_scene(camera_config) if mock and problem is None else None
+    return build_camera(camera_config, config.state_dir, scene=scene)

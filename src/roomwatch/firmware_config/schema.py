@@ -136,6 +136,92 @@ class Scd4xSensor(I2cSensor):
     address: int = Field(0x62, description="Fixed at 0x62.")
 
 
+#: A point of a privacy-mask polygon: (x, y) as fractions of the frame's width and height.
+MaskPoint = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+
+
+class CameraSensor(Strict):
+    """Occupancy from a camera, analysed on the device; no image ever leaves it (docs/camera.md).
+
+    One model rather than a union per kind, so that an error names its key and line."""
+
+    kind: Literal["picamera2", "v4l2", "file"] = Field(
+        description="picamera2: the Pi camera; v4l2: a USB or other V4L2 camera through "
+        "OpenCV; file: a recorded video, looped (testing only)."
+    )
+    device: int | str | None = Field(
+        None, description="v4l2 only: device path (/dev/video0, the default) or index (0)."
+    )
+    path: Path | None = Field(None, description="file only: the video file.")
+
+    fps: float = Field(2, ge=0.2, le=10, description="Frames analysed per second.")
+    width: int = Field(320, ge=160, le=1280, description="Analysis width in pixels (x10).")
+    height: int = Field(240, ge=120, le=960, description="Analysis height in pixels (x10).")
+    privacy_mask: list[list[MaskPoint]] = Field(
+        default_factory=list,
+        description="Polygons blanked before anything looks at the frame (the doorway, a "
+        "window to the corridor): lists of [x, y] points, fractions of width and height.",
+    )
+    reference_file: Path | None = Field(
+        None,
+        description="The empty room's statistics written by `roomwatch agent "
+        "--calibrate-camera`; null = camera-reference.json in state_dir.",
+    )
+    people_detector: bool = Field(
+        True, description="Also run OpenCV's built-in HOG people detector."
+    )
+    absent_after_s: float = Field(
+        5, ge=1, le=600, description="Presence is given up after this long without any sign."
+    )
+    obscured_after_s: float = Field(
+        2,
+        ge=0.5,
+        le=5,
+        description="A covered, dark, frozen or failed camera is unknown (a sensor fault) "
+        "after this long.",
+    )
+
+    @field_validator("width", "height")
+    @classmethod
+    def _whole_cells(cls, value: int) -> int:
+        if value % 10:
+            raise ValueError("must be a multiple of 10 (the analysis works in 10-pixel cells)")
+        return value
+
+    @field_validator("privacy_mask")
+    @classmethod
+    def _polygons(cls, value: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        for number, polygon in enumerate(value, 1):
+            if len(polygon) < 3:
+                raise ValueError(f"polygon {number} needs at least 3 points, has {len(polygon)}")
+            area = sum(
+                x0 * y1 - x1 * y0
+                for (x0, y0), (x1, y1) in zip(polygon, polygon[1:] + polygon[:1], strict=True)
+            )
+            if abs(area) < 1e-6:
+                raise ValueError(f"polygon {number} encloses no area")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: int | str | None) -> int | str | None:
+        if isinstance(value, bool) or (isinstance(value, int) and not 0 <= value <= 63):
+            raise ValueError("a V4L2 device index is 0 to 63")
+        if isinstance(value, str) and not value.startswith("/dev/"):
+            raise ValueError("a V4L2 device is a path under /dev/ (e.g. /dev/video0) or an index")
+        return value
+
+    @model_validator(mode="after")
+    def _source_fields(self) -> CameraSensor:
+        if self.device is not None and self.kind != "v4l2":
+            raise ValueError(f"device is only for kind: v4l2, not {self.kind}")
+        if self.kind == "file" and self.path is None:
+            raise ValueError("kind: file needs path: the video file")
+        if self.path is not None and self.kind != "file":
+            raise ValueError(f"path is only for kind: file, not {self.kind}")
+        return self
+
+
 StaffSensor = Annotated[PirSensor | MatSensor | ButtonInput, Field(discriminator="kind")]
 TemperatureSensor = Annotated[Ds18b20Sensor | Bme280Sensor, Field(discriminator="kind")]
 LightSensorConfig = Annotated[Bh1750Sensor | LdrSensor, Field(discriminator="kind")]
@@ -157,6 +243,9 @@ class Sensors(Strict):
     temperature: TemperatureSensor | None = None
     light: LightSensorConfig | None = None
     co2: Scd4xSensor | None = None
+    camera: CameraSensor | None = Field(
+        None, description="Camera occupancy (sees a still child); frames never leave the device."
+    )
 
 
 class Outputs(Strict):
