@@ -286,6 +286,51 @@ def collector(
 
 
 @main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for programs).")
+@click.option("--verbose", is_flag=True, help="Show the programs' log lines as they run.")
+def simulate(file: Path, as_json: bool, verbose: bool) -> None:
+    """Run the scenario FILE on the real agent, broker and collector, in virtual time.
+
+    Exit status: 0 when every expectation is met, 1 when one is not, 2 when the
+    file is invalid or the simulation could not run.
+    """
+    from roomwatch.simulation.engine import simulate as run
+    from roomwatch.simulation.expect import check
+    from roomwatch.simulation.scenario import ConfigError, load_scenario
+    from roomwatch.simulation.summary import as_json as json_text
+    from roomwatch.simulation.summary import as_text
+    from roomwatch.simulation.tap import SimulationError
+
+    if not verbose:
+        for name in ("roomwatch", "amqtt", "transitions"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        scenario = load_scenario(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{file}: {problem}", err=True)
+        click.echo(f"{file}: invalid scenario ({len(exc.problems)} problem(s))", err=True)
+        sys.exit(2)
+    try:
+        result = run(scenario)
+    except SimulationError as exc:
+        click.echo(f"{file}: the simulation could not run: {exc}", err=True)
+        sys.exit(2)
+    outcomes = check(scenario, result)
+    click.echo(
+        json_text(result, outcomes) if as_json else as_text(scenario, result, outcomes, str(file))
+    )
+    failed = [o for o in outcomes if not o.met]
+    if failed:
+        if as_json:
+            for o in failed:
+                click.echo(str(o), err=True)
+        click.echo(f"{file}: {len(failed)} of {len(outcomes)} expectation(s) not met", err=True)
+        sys.exit(1)
+
+
+@main.command()
 @click.option("--port", default=1883, show_default=True, help="Port of the embedded broker.")
 @click.option("--duration", type=float, help="Stop after this many seconds (scripted runs).")
 def demo(port: int, duration: float | None) -> None:

@@ -285,9 +285,10 @@ class Simulation:
         collector.start(schedule=False)
         self.collector = collector
         self._subscribed(collector.link, "the collector")
-        # It is told each retained status again, and must hear everything it missed.
+        # It is told each retained status again (first), and must hear everything it missed.
         for key in self._retained:
             self._expected_statuses[key] = self._expected_statuses.get(key, 0) + 1
+        self.tap.wait(self._statuses_in, PATIENCE_S, lambda: self._missing({}))
         for room in self._running():
             assert room.service is not None
             room.service.sender.replay()
@@ -323,10 +324,13 @@ class Simulation:
     def _targets(self) -> dict[tuple[str, str], int]:
         return {room.key: room.last_seq for room in self._running()}
 
+    def _statuses_in(self) -> bool:
+        return all(self.tap.statuses(k) >= n for k, n in self._expected_statuses.items())
+
     def _delivered(self, targets: dict[tuple[str, str], int]) -> bool:
         if any(self.tap.upto(key) < seq for key, seq in targets.items()):
             return False
-        return all(self.tap.statuses(k) >= n for k, n in self._expected_statuses.items())
+        return self._statuses_in()
 
     def _missing(self, targets: dict[tuple[str, str], int]) -> str:
         lines = [f"{k[1]}: received up to {self.tap.upto(k)} of {n}" for k, n in targets.items()]

@@ -19,20 +19,25 @@ from roomwatch.core.policy import StudentBand, available_profiles
 from roomwatch.core.wire import ID_PATTERN, AlertType, Severity
 from roomwatch.firmware_config import ConfigError, parse_model
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h)?\s*$")
-_UNIT_S = {"s": 1, "m": 60, "h": 3600, None: 1}
+_NUMBER = r"(\d+(?:\.\d+)?)"
+_DURATION = re.compile(rf"^(?:{_NUMBER}h)?(?:{_NUMBER}m)?(?:{_NUMBER}s)?$")
 
 
 def to_seconds(value: object) -> float:
-    """``90s``, ``5m``, ``1h``, ``1.5m`` or a plain number of seconds."""
+    """``90s``, ``5m``, ``1h``, ``2m30s``, ``1.5m`` or a plain number of seconds."""
     if isinstance(value, bool):
         raise ValueError("a time is a number of seconds or text such as 90s, 5m or 1h")
     if isinstance(value, int | float):
         seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    elif isinstance(value, str) and value.strip() and (match := _DURATION.match(value.strip())):
+        h, m, s = (float(g) if g else 0.0 for g in match.groups())
+        seconds = h * 3600 + m * 60 + s
+    elif isinstance(value, str) and re.fullmatch(_NUMBER, value.strip()):
+        seconds = float(value)
     else:
-        raise ValueError(f"{value!r} is not a time: write 90s, 5m, 1h or a number of seconds")
+        raise ValueError(
+            f"{value!r} is not a time: write 90s, 5m, 1h, 2m30s or a number of seconds"
+        )
     if seconds < 0:
         raise ValueError("a time cannot be negative")
     return seconds
