@@ -232,13 +232,17 @@ class Simulation:
             assert room.service is not None
             self._expect_status(room)
             self._reconnect(room.service.link)
+            # Connected means the agent asked for telemetry at its next tick: that tick is
+            # the next step's, in every run.
+            self._subscribed(room.service.link, f"the agent of {room.spec.id}")
 
     def _reconnect(self, link: MqttLink) -> None:
         try:
             link.client.reconnect()
         except OSError as exc:
             raise SimulationError(f"{link.client_id} could not reconnect: {exc}") from None
-        link.client.loop_start()
+        link.client._reset_sockets(sockpair_only=True)  # loop_start makes a new pair; paho
+        link.client.loop_start()  # would leave the old one open
 
     def _crash(self, room: SimRoom) -> None:
         self._quiesce()

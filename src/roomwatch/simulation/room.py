@@ -48,17 +48,28 @@ PINS = {
     "door_locked": Input.DOOR_LOCK,
     "staff_present": Input.STAFF,
 }
-#: The order a step's inputs are applied in, at one instant: the people and the air first,
-#: so the first telemetry of an episode already shows them; the lock last.
+#: At one instant the agent still sees a step's inputs one by one, each edge its own
+#: telemetry. Changes that make the room safer (staff arriving, the door opening, the lock
+#: drawn back) and the air go first, so a step never shows a moment that never was (staff
+#: gone while the door was still shut); then people arrive or leave, doors close, locks close.
+SAFER = {"staff_present": True, "door_closed": False, "door_locked": False}
 APPLY_ORDER = (
     "staff_present",
+    "door_locked",
+    "door_closed",
     "temperature_c",
     "lux",
     "co2_ppm",
-    "door_closed",
     "occupied",
-    "door_locked",
 )
+
+
+def apply_order(given: dict[str, Any]) -> list[str]:
+    """The named inputs in the order they are applied (see ``SAFER``)."""
+    named = [n for n in APPLY_ORDER if n in given]
+    return sorted(named, key=lambda n: 0 if n not in SAFER or SAFER[n] == given[n] else 1)
+
+
 #: Scenario input -> the fake chip's quantity.
 QUANTITIES = {"temperature_c": "temperature_c", "lux": "lux", "co2_ppm": "co2_ppm"}
 
@@ -151,9 +162,9 @@ class SimRoom:
         link = service.link
         link._stopping = True  # no reconnects, no "unreachable" warnings
         link.client.loop_stop()
-        sock = link.client.socket()
-        if sock is not None:
-            sock.close()  # the broker sees the connection drop, not a DISCONNECT
+        # Close the socket (and paho's wake-up pair) under paho: the broker sees the
+        # connection drop, not a DISCONNECT, and publishes the will.
+        link.client._reset_sockets()
         service.devices.close()
         for sensor in [*service.agent.sensors.values(), service.agent.presence]:
             if sensor is not None:
@@ -170,10 +181,9 @@ class SimRoom:
     def set(self, inputs: Inputs) -> None:
         """Change the named inputs only."""
         given = inputs.model_dump(exclude_none=True)
-        for name in APPLY_ORDER:
-            if name in given:
-                self.values[name] = given[name]
-                self._apply(name)
+        for name in apply_order(given):
+            self.values[name] = given[name]
+            self._apply(name)
 
     def press(self) -> None:
         """Press and release the staff button (lost if the agent is down, as in life)."""
