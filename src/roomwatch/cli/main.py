@@ -295,6 +295,18 @@ def simulate(file: Path, as_json: bool, verbose: bool) -> None:
     Exit status: 0 when every expectation is met, 1 when one is not, 2 when the
     file is invalid or the simulation could not run.
     """
+    quiet = [] if verbose else [logging.getLogger(n) for n in ("roomwatch", "amqtt", "transitions")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL)  # the programs' lines would bury the summary
+    try:
+        _simulate(file, as_json)
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _simulate(file: Path, as_json: bool) -> None:
     from roomwatch.simulation.engine import simulate as run
     from roomwatch.simulation.expect import check
     from roomwatch.simulation.scenario import ConfigError, load_scenario
@@ -302,9 +314,6 @@ def simulate(file: Path, as_json: bool, verbose: bool) -> None:
     from roomwatch.simulation.summary import as_text
     from roomwatch.simulation.tap import SimulationError
 
-    if not verbose:
-        for name in ("roomwatch", "amqtt", "transitions"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         scenario = load_scenario(file)
     except ConfigError as exc:
