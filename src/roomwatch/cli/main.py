@@ -282,7 +282,7 @@ def collector(
     config = config.model_copy(update={"mqtt": _broker(config.mqtt, broker)})
     if database_url is not None:
         config = config.model_copy(update={"database_url": database_url})
-    _run_collector(config, embedded_broker, duration, with_demo_room=False)
+    _run_collector(config, embedded_broker, duration)
 
 
 @main.command()
@@ -341,23 +341,57 @@ def _simulate(file: Path, as_json: bool) -> None:
 
 @main.command()
 @click.option("--port", default=1883, show_default=True, help="Port of the embedded broker.")
+@click.option(
+    "--http-port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the collector's web pages (0: off).",
+)
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 1000),
+    help="How much faster than real time the rooms live (60: a minute a second).",
+)
 @click.option("--duration", type=float, help="Stop after this many seconds (scripted runs).")
-def demo(port: int, duration: float | None) -> None:
-    """Try Roomwatch with nothing installed: embedded broker, collector, one mock room.
-
-    A placeholder until the simulator and web app land: the real collector on
-    SQLite and one agent on mock pins, driven through a scripted episode.
-    """
-    from roomwatch.collector.config import CollectorConfig
-    from roomwatch.firmware_config import MqttSettings
-
-    config = CollectorConfig(name="demo", mqtt=MqttSettings(port=port))
-    _run_collector(config, embedded_broker=True, duration=duration, with_demo_room=True)
-
-
-def _run_collector(
-    config: Any, embedded_broker: bool, duration: float | None, with_demo_room: bool
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the demo keeps its database (default: the user's data directory).",
+)
+def demo(
+    port: int, http_port: int, speed: float, duration: float | None, data_dir: Path | None
 ) -> None:
+    """Try Roomwatch with nothing installed: four simulated rooms living through a day.
+
+    The real programs: an embedded broker, the collector on SQLite (and its web
+    pages), and four agents on mock pins, driven through calm episodes, a lock
+    event, a monitoring lapse, an overtime, a hot room and an agent going offline.
+    """
+    from roomwatch.cli.demo import run_demo
+    from roomwatch.simulation.tap import SimulationError
+
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    stop = threading.Event()
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    try:
+        run_demo(port, http_port or None, speed, duration, data_dir, stop)
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the demo on port {port}: {exc}") from None
+    except SimulationError as exc:
+        raise click.ClickException(f"the demo stopped: {exc}") from None
+
+
+def _run_collector(config: Any, embedded_broker: bool, duration: float | None) -> None:
     from roomwatch.collector.service import Collector
     from roomwatch.core.clock import WallClock
     from roomwatch.transport.embedded_broker import EmbeddedBroker
@@ -373,12 +407,9 @@ def _run_collector(
             ) from None
     service = Collector(config, WallClock())
     service.start()
-    demo_room = _start_demo_room(config) if with_demo_room else None
     try:
         _wait_for_stop(stop, duration)
     finally:
-        if demo_room is not None:
-            demo_room.stop()
         service.stop()
         if broker is not None:
             broker.stop()
@@ -389,18 +420,6 @@ def _run_collector(
             service.counters.invalid,
             service.counters.alerts,
         )
-
-
-def _start_demo_room(collector_config: Any) -> Any:
-    from roomwatch.cli.demo import DemoRoom
-
-    room = DemoRoom(collector_config)
-    room.start()
-    click.echo(
-        "Demo room demo/room-101 runs on mock pins and replays a scripted episode every "
-        "half minute; watch the interlock and the alerts in this log. Ctrl-C stops."
-    )
-    return room
 
 
 if __name__ == "__main__":  # pragma: no cover

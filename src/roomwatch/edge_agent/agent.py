@@ -441,7 +441,8 @@ class RoomAgent:
         if isinstance(message, wire.Ack | wire.Command) and not ours:
             # Another room's ack would delete our unsent messages, its command start our
             # episode (a broker that mixes up retained messages, e.g. amqtt 0.12, sends them).
-            log.warning("ignored a %s for %s/%s", message.kind.value, message.site, message.room)
+            level = logging.DEBUG if isinstance(message, wire.Ack) else logging.WARNING
+            log.log(level, "ignored a %s for %s/%s", message.kind.value, message.site, message.room)
             return
         if isinstance(message, wire.Ack):
             if message.seq > self.outbox.last_seq:

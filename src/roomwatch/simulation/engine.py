@@ -181,6 +181,8 @@ class Simulation:
 
     def _apply(self, due: _Due) -> None:
         item = due.item
+        if item.note and due.phase != 0:
+            log.info("%s: %s", getattr(item, "room", None) or "everywhere", item.note)
         if isinstance(item, Step):
             room = self.rooms[item.room]
             if item.set is not None:
@@ -189,7 +191,12 @@ class Simulation:
                 room.press()
             return
         ending = due.phase == 0
-        log.info("%s %s", item.kind.value, "ends" if ending else "begins")
+        log.info(
+            "%s%s %s",
+            item.kind.value,
+            f" ({item.room})" if item.room else "",
+            "ends" if ending else "begins",
+        )
         match item.kind:
             case FaultKind.BROKER_DOWN:
                 self._broker_back() if ending else self._broker_down()

@@ -87,6 +87,7 @@ class Step(Strict):
     room: str
     set: Inputs | None = None
     press: Button | None = None
+    note: str | None = Field(None, max_length=200, description="What happens, for the log.")
 
     @model_validator(mode="after")
     def _something(self) -> Step:
@@ -114,6 +115,7 @@ class Fault(Strict):
     duration_s: Seconds = Field(0, alias="for", description="How long it lasts (0: a moment).")
     room: str | None = Field(None, description="The room, for agent_crash and sensor_fault.")
     sensor: Sensor | None = Field(None, description="For sensor_fault: which sensor fails.")
+    note: str | None = Field(None, max_length=200, description="What happens, for the log.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
