@@ -34,7 +34,7 @@ rooms:
   - {id: room-104, site: lincoln, profile: us-mi, student_band: elementary}
 steps:
   # room-101: calm episodes, a teacher at the window throughout.
-  - {at: 10s, room: room-101, set: {staff_present: true, occupied: true, door_closed: true},
+  - {at: 5s, room: room-101, set: {staff_present: true, occupied: true, door_closed: true},
      note: "a student takes a break in the calm room, a teacher at the window"}
   - {at: 4m, room: room-101, set: {door_closed: false, occupied: false},
      note: "calm again: the student goes back to class"}
@@ -147,3 +147,4 @@ def run_demo(
         finally:
             if timer is not None:
                 timer.cancel()
+    log.info("demo stopped; its database stays in %s", folder)
