@@ -1,8 +1,9 @@
-"""``roomwatch demo`` (placeholder until the simulator lands): one mock room, scripted.
+"""``roomwatch demo``: four simulated rooms living through a school day, with nothing installed.
 
-Runs the real programs: an embedded broker, the collector on SQLite, and an
-agent on mock pins whose sensors a script drives in a loop, so a newcomer
-sees the interlock and an alert's life in the log.
+The real programs, as in ``roomwatch simulate``: an embedded MQTT broker, the
+collector on SQLite in the user's data directory (serving its web pages), and
+four agents on mock pins and fake chips, driven by :data:`DEMO_DAY` on a clock
+that runs at ``speed`` times real time and starts the day over when it ends.
 """
 
 from __future__ import annotations
@@ -10,85 +11,140 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
-from roomwatch.collector.config import CollectorConfig
-from roomwatch.core.clock import WallClock
-from roomwatch.core.room import Input
-from roomwatch.edge_agent.service import AgentService
-from roomwatch.firmware_config import AgentConfig, parse_model
-from roomwatch.hardware.gpio import drive
+import click
+import platformdirs
+
+from roomwatch.simulation.engine import Options, Simulation
+from roomwatch.simulation.scenario import Scenario, parse_scenario
 
 log = logging.getLogger("roomwatch.demo")
 
-DEMO_ROOM = """
-site: demo
-room: room-101
-profile: us-mi
-student_band: elementary
-sensors:
-  door_lock:   {kind: contact, pin: 17}
-  door_closed: {kind: contact, pin: 27}
-  motion:      {kind: pir, pin: 22}
-  staff:       {kind: mat, pin: 23}
-outputs:
-  lock_permit: {pin: 16}
-  sounder:     {pin: 20}
-timing:
-  occupancy_hold_s: 5
-  empty_debounce_s: 5
+#: Half an hour of four rooms, played over and over. Something happens in the first
+#: minute; by the end of the first cycle every kind of event has been seen once. Staff
+#: stay at the window until the episode has ended (90 s after the room empties).
+DEMO_DAY = """
+duration: 30m
+rooms:
+  - {id: room-101, site: lincoln, profile: us-ny}
+  - {id: room-102, site: lincoln, profile: default}
+  - {id: room-103, site: lincoln, profile: us-ct}
+  - {id: room-104, site: lincoln, profile: us-mi, student_band: elementary}
+steps:
+  # room-101: calm episodes, a teacher at the window throughout.
+  - {at: 5s, room: room-101, set: {staff_present: true, occupied: true, door_closed: true},
+     note: "a student takes a break in the calm room, a teacher at the window"}
+  - {at: 4m, room: room-101, set: {door_closed: false, occupied: false},
+     note: "calm again: the student goes back to class"}
+  - {at: 6m, room: room-101, set: {staff_present: false}}
+  - {at: 15m, room: room-101, set: {staff_present: true, occupied: true, door_closed: true},
+     note: "another short break"}
+  - {at: 19m, room: room-101, set: {door_closed: false, occupied: false}}
+  - {at: 21m, room: room-101, set: {staff_present: false}}
+  # room-102: a lock event, then a hot afternoon.
+  - {at: 20s, room: room-102, set: {staff_present: true, occupied: true, door_closed: true},
+     note: "a student comes in with a staff member"}
+  - {at: 50s, room: room-102, set: {door_locked: true},
+     note: "someone throws the bolt: the agent releases the lock and sounds at once"}
+  - {at: 65s, room: room-102, set: {door_locked: false}, note: "the bolt is drawn back"}
+  - {at: 5m, room: room-102, set: {door_closed: false, occupied: false}}
+  - {at: 7m, room: room-102, set: {staff_present: false}}
+  - {at: 20m, room: room-102, set: {staff_present: true, occupied: true, door_closed: true}}
+  - {at: 21m, room: room-102, set: {temperature_c: 29.5},
+     note: "the afternoon sun: the room gets too hot"}
+  - {at: 24m, room: room-102, set: {temperature_c: 23}, note: "a window is opened"}
+  - {at: 25m, room: room-102, set: {door_closed: false, occupied: false}}
+  - {at: 27m, room: room-102, set: {staff_present: false}}
+  # room-103: the watching staff member is called away.
+  - {at: 2m, room: room-103, set: {staff_present: true, occupied: true, door_closed: true}}
+  - {at: 3m, room: room-103, set: {staff_present: false},
+     note: "the staff member at the window is called away"}
+  - {at: 3m40s, room: room-103, set: {staff_present: true}, note: "back at the window"}
+  - {at: 8m, room: room-103, set: {door_closed: false, occupied: false}}
+  - {at: 9m30s, room: room-103, set: {staff_present: false}}
+  # room-104: an episode that runs past Michigan's 15 minutes for an elementary pupil.
+  - {at: 1m, room: room-104, set: {staff_present: true, occupied: true, door_closed: true},
+     note: "a long episode begins (the limit here is 15 minutes)"}
+  - {at: 18m, room: room-104, set: {door_closed: false, occupied: false}}
+  - {at: 20m, room: room-104, set: {staff_present: false}}
+faults:
+  - {at: 10m, kind: agent_crash, room: room-103, for: 3m,
+     note: "the agent loses power: its last will says it is offline"}
+expect:  # what a newcomer sees in the first half hour (tests/test_simulate_demo.py)
+  - {episode: ended, room: room-101, count: 2}
+  - {alert: door_locked_while_occupied, room: room-102, between: [50s, 50s]}
+  - {action: lock_released, room: room-102, between: [50s, 50s]}
+  - {alert: monitoring_lapse, room: room-103, count: 1}
+  - {alert: time_limit_exceeded, room: room-104, between: [16m, 16m]}
+  - {alert: temperature_out_of_range, room: room-102, between: [21m, 21m1s]}
+  - {alert: agent_offline, room: room-103, between: [10m, 10m]}
+  - {no_alert: monitoring_lapse, room: room-101}
+  - {no_alert: monitoring_lapse, room: room-102}
+  - {no_alert: monitoring_lapse, room: room-104}
 """
 
-#: (seconds to wait first, what happens, input, value)
-SCRIPT: list[tuple[float, str, Input, bool]] = [
-    (3, "a student walks in with a staff member at the window", Input.MOTION, True),
-    (0, "", Input.STAFF, True),
-    (2, "the door closes", Input.DOOR_CLOSED, True),
-    (
-        3,
-        "the student sits still (the PIR goes quiet; the closed door keeps the room occupied)",
-        Input.MOTION,
-        False,
-    ),
-    (4, "someone throws the bolt: the agent releases and sounds at once", Input.DOOR_LOCK, True),
-    (4, "the bolt is drawn back", Input.DOOR_LOCK, False),
-    (3, "the door opens and the student leaves", Input.DOOR_CLOSED, False),
-    (0, "", Input.STAFF, False),
-]
+DEFAULT_HTTP_PORT = 8080
 
 
-class DemoRoom:
-    def __init__(self, collector_config: CollectorConfig) -> None:
-        from roomwatch.hardware.gpio import mock_factory
+def demo_day() -> Scenario:
+    return parse_scenario(DEMO_DAY, "the demo day")
 
-        config = parse_model(DEMO_ROOM, AgentConfig, "demo room")
-        config = config.model_copy(
-            update={
-                "mqtt": collector_config.mqtt,
-                "state_dir": Path(tempfile.mkdtemp(prefix="roomwatch-demo-")),
-            }
+
+def data_dir() -> Path:
+    """Where the demo keeps its database, apart from a real collector's."""
+    return Path(platformdirs.user_data_dir("roomwatch")) / "demo"
+
+
+def announce(http_url: str) -> None:
+    """Tell the newcomer where to look (the web app's demo login is printed here too)."""
+    click.echo(
+        f"\nRoomwatch demo: four rooms at site 'lincoln' are living through a school day.\n"
+        f"Open {http_url} in a browser to watch them. Ctrl-C stops.\n"
+    )
+
+
+def run_demo(
+    broker_port: int,
+    http_port: int | None,
+    speed: float,
+    duration: float | None,
+    folder: Path | None = None,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set or ``duration`` real seconds have passed."""
+    stop = stop or threading.Event()
+    folder = folder or data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    timer = threading.Timer(duration, stop.set) if duration is not None else None
+    http_host = "127.0.0.1"
+
+    def ready() -> None:
+        if http_port is not None:
+            announce(f"http://{http_host}:{http_port}/")
+        if timer is not None:
+            timer.start()
+
+    # Agents keep their outboxes in a fresh folder each time: a demo never resumes
+    # yesterday's episode. The collector's database is kept, so history builds up.
+    with tempfile.TemporaryDirectory(prefix="roomwatch-demo-") as agents:
+        options = Options(
+            speed=speed,
+            repeat=True,
+            start=datetime.now(UTC).replace(microsecond=0),
+            workdir=Path(agents),
+            database_url=f"sqlite:///{folder / 'collector.db'}",
+            broker_port=broker_port,
+            http_host=http_host,
+            http_port=http_port,
+            collector_name="demo",
+            stop=stop,
+            on_ready=ready,
         )
-        self.service = AgentService(config, WallClock(), mock_factory())
-        self._thread = threading.Thread(target=self._play, name="demo-script", daemon=True)
-
-    def start(self) -> None:
-        self.service.start()
-        self._thread.start()
-
-    def stop(self) -> None:
-        self.service.stop_event.set()
-        self._thread.join(timeout=5)
-        self.service.stop()
-
-    def _play(self) -> None:
-        stop = self.service.stop_event
-        inputs = self.service.devices.inputs
-        while not stop.is_set():
-            for wait, what, name, value in SCRIPT:
-                if stop.wait(wait):
-                    return
-                if what:
-                    log.info("demo/room-101: %s", what)
-                drive(inputs[name], value)
-            if stop.wait(12):
-                return
+        try:
+            Simulation(demo_day(), options).run(report=False)
+        finally:
+            if timer is not None:
+                timer.cancel()
+    log.info("demo stopped; its database stays in %s", folder)

@@ -331,28 +331,116 @@ def collector(
     if no_web:
         web = web.model_copy(update={"enabled": False})
     config = config.model_copy(update={"web": web})
-    _run_collector(config, embedded_broker, duration, with_demo_room=False)
+    _run_collector(config, embedded_broker, duration)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for programs).")
+@click.option("--verbose", is_flag=True, help="Show the programs' log lines as they run.")
+def simulate(file: Path, as_json: bool, verbose: bool) -> None:
+    """Run the scenario FILE on the real agent, broker and collector, in virtual time.
+
+    Exit status: 0 when every expectation is met, 1 when one is not, 2 when the
+    file is invalid or the simulation could not run.
+    """
+    quiet = [] if verbose else [logging.getLogger(n) for n in ("roomwatch", "amqtt", "transitions")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.CRITICAL)  # the programs' lines would bury the summary
+    try:
+        _simulate(file, as_json)
+    finally:
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
+
+
+def _simulate(file: Path, as_json: bool) -> None:
+    from roomwatch.simulation.engine import simulate as run
+    from roomwatch.simulation.expect import check
+    from roomwatch.simulation.scenario import ConfigError, load_scenario
+    from roomwatch.simulation.summary import as_json as json_text
+    from roomwatch.simulation.summary import as_text
+    from roomwatch.simulation.tap import SimulationError
+
+    try:
+        scenario = load_scenario(file)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            click.echo(f"{file}: {problem}", err=True)
+        click.echo(f"{file}: invalid scenario ({len(exc.problems)} problem(s))", err=True)
+        sys.exit(2)
+    try:
+        result = run(scenario)
+    except SimulationError as exc:
+        click.echo(f"{file}: the simulation could not run: {exc}", err=True)
+        sys.exit(2)
+    outcomes = check(scenario, result)
+    click.echo(
+        json_text(result, outcomes) if as_json else as_text(scenario, result, outcomes, str(file))
+    )
+    failed = [o for o in outcomes if not o.met]
+    if failed:
+        if as_json:
+            for o in failed:
+                click.echo(str(o), err=True)
+        click.echo(f"{file}: {len(failed)} of {len(outcomes)} expectation(s) not met", err=True)
+        sys.exit(1)
 
 
 @main.command()
 @click.option("--port", default=1883, show_default=True, help="Port of the embedded broker.")
+@click.option(
+    "--http-port",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the collector's web pages (0: off).",
+)
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 1000),
+    help="How much faster than real time the rooms live (60: a minute a second).",
+)
 @click.option("--duration", type=float, help="Stop after this many seconds (scripted runs).")
-def demo(port: int, duration: float | None) -> None:
-    """Try Roomwatch with nothing installed: embedded broker, collector, one mock room.
-
-    A placeholder until the simulator and web app land: the real collector on
-    SQLite and one agent on mock pins, driven through a scripted episode.
-    """
-    from roomwatch.collector.config import CollectorConfig
-    from roomwatch.firmware_config import MqttSettings
-
-    config = CollectorConfig(name="demo", mqtt=MqttSettings(port=port))
-    _run_collector(config, embedded_broker=True, duration=duration, with_demo_room=True)
-
-
-def _run_collector(
-    config: Any, embedded_broker: bool, duration: float | None, with_demo_room: bool
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Where the demo keeps its database (default: the user's data directory).",
+)
+def demo(
+    port: int, http_port: int, speed: float, duration: float | None, data_dir: Path | None
 ) -> None:
+    """Try Roomwatch with nothing installed: four simulated rooms living through a day.
+
+    The real programs: an embedded broker, the collector on SQLite (and its web
+    pages), and four agents on mock pins, driven through calm episodes, a lock
+    event, a monitoring lapse, an overtime, a hot room and an agent going offline.
+    """
+    from roomwatch.cli.demo import run_demo
+    from roomwatch.simulation.tap import SimulationError
+
+    for name in ("amqtt", "transitions"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    stop = threading.Event()
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, _handler)
+    signal.signal(signal.SIGTERM, _handler)
+    try:
+        run_demo(port, http_port or None, speed, duration, data_dir, stop)
+    except OSError as exc:
+        raise click.ClickException(f"cannot start the demo on port {port}: {exc}") from None
+    except SimulationError as exc:
+        raise click.ClickException(f"the demo stopped: {exc}") from None
+
+
+def _run_collector(config: Any, embedded_broker: bool, duration: float | None) -> None:
     from roomwatch.collector.service import Collector
     from roomwatch.core.clock import WallClock
     from roomwatch.transport.embedded_broker import EmbeddedBroker
@@ -369,12 +457,9 @@ def _run_collector(
     service = Collector(config, WallClock())
     service.start()
     web = start_web(service)
-    demo_room = _start_demo_room(config) if with_demo_room else None
     try:
         _wait_for_stop(stop, duration)
     finally:
-        if demo_room is not None:
-            demo_room.stop()
         if web is not None:
             web.stop()
         service.stop()
@@ -458,18 +543,6 @@ def user_add(
     finally:
         engine.dispose()
     click.echo(f"added {role} {created.username!r} (id {created.id})")
-
-
-def _start_demo_room(collector_config: Any) -> Any:
-    from roomwatch.cli.demo import DemoRoom
-
-    room = DemoRoom(collector_config)
-    room.start()
-    click.echo(
-        "Demo room demo/room-101 runs on mock pins and replays a scripted episode every "
-        "half minute; watch the interlock and the alerts in this log. Ctrl-C stops."
-    )
-    return room
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -220,6 +220,11 @@ class Collector:
                 self._queue.put(_Dead(result, now))
                 return
             message = result.message
+            if message.kind not in wire.AGENT_KINDS:
+                # Not ours to store (a broker that mixes up retained messages, e.g. amqtt
+                # 0.12, sends acks too): an ack's seq must never count as a stored message.
+                log.debug("ignored a %s message on %s", message.kind.value, topic)
+                return
             kind = message.kind.value
             self.counters.by_kind[kind] = self.counters.by_kind.get(kind, 0) + 1
             self.observability.ingest_lag.observe(max(0.0, (now - message.ts).total_seconds()))
@@ -247,9 +252,12 @@ class Collector:
                 self._profiles[key] = message.profile
             view = self._views.get(key) or RoomView(*key)
             view = self._views[key] = observe(view, message, now)
-            late = (now - message.ts).total_seconds() > self.config.late_after_s
+            # A status is news when it arrives: a last will carries the time it was made
+            # (when the agent connected), not the time it fired.
+            sent = now if isinstance(message, wire.Status) else message.ts
+            late = (now - sent).total_seconds() > self.config.late_after_s
             # Raised at the message's own time: after an outage, when it happened.
-            return self._evaluate(view, now, at=min(message.ts, now), late=late)
+            return self._evaluate(view, now, at=min(sent, now), late=late)
 
     def _tick_safely(self) -> None:
         try:

@@ -194,7 +194,9 @@ def _time(rules: WatchRules, episode: str, elapsed_s: float) -> list[Condition]:
 def _watched(view: RoomView, rules: WatchRules, episode: str, now: datetime) -> list[Condition]:
     if not rules.monitoring or view.telemetry is None or view.staff_away_since is None:
         return []
-    away = (now - view.staff_away_since).total_seconds()
+    # Absence before the episode began is no lapse in it (the agent counts the same way).
+    since = max(view.staff_away_since, view.episode_started or view.staff_away_since)
+    away = (now - since).total_seconds()
     if away <= rules.lapse_after_s:
         return []
     return [

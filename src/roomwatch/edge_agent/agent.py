@@ -464,6 +464,13 @@ class RoomAgent:
             log.warning("ignored invalid message on %s: %s", topic_name, result.reason)
             return
         message = result.message
+        ours = (message.site, message.room) == (self.config.site, self.config.room)
+        if isinstance(message, wire.Ack | wire.Command) and not ours:
+            # Another room's ack would delete our unsent messages, its command start our
+            # episode (a broker that mixes up retained messages, e.g. amqtt 0.12, sends them).
+            level = logging.DEBUG if isinstance(message, wire.Ack) else logging.WARNING
+            log.log(level, "ignored a %s for %s/%s", message.kind.value, message.site, message.room)
+            return
         if isinstance(message, wire.Ack):
             if message.seq > self.outbox.last_seq:
                 # An ack for numbers this outbox never produced (it was replaced or wiped):

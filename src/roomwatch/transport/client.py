@@ -243,9 +243,13 @@ class MqttLink:
                 self._pending_subscriptions = {mid} if mid is not None else set()
             else:
                 self.subscribed.set()
-            self.connected.set()
-            if self._on_connected is not None:
-                self._on_connected(bool(flags.session_present))
+            try:
+                if self._on_connected is not None:
+                    # Before anything waiting on `connected` may send: the agent's "online"
+                    # goes out ahead of its replayed backlog, every time.
+                    self._on_connected(bool(flags.session_present))
+            finally:
+                self.connected.set()
         except Exception:
             log.exception("on_connect handler failed")
 

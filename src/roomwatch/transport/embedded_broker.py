@@ -51,5 +51,8 @@ class EmbeddedBroker:
                 )
             except Exception:
                 log.exception("embedded broker did not shut down cleanly")
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._loop.close()  # its sockets too: a stopped broker leaves nothing open

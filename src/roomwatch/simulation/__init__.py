@@ -1,0 +1,1 @@
+"""Scenarios in virtual time on the real agent, broker and collector; the demo's engine."""
