@@ -11,14 +11,19 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 import platformdirs
 
+from roomwatch.collector.config import WebSettings
+from roomwatch.collector.service import Collector
 from roomwatch.simulation.engine import Options, Simulation
 from roomwatch.simulation.scenario import Scenario, parse_scenario
+from roomwatch.web.app import WebServer
+from roomwatch.web.auth import create_user
 
 log = logging.getLogger("roomwatch.demo")
 
@@ -97,12 +102,44 @@ def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("roomwatch")) / "demo"
 
 
+#: The demo's sign-in (its own database, served on 127.0.0.1 only).
+DEMO_USER, DEMO_PASSWORD = "demo", "roomwatch-demo"
+
+
 def announce(http_url: str) -> None:
-    """Tell the newcomer where to look (the web app's demo login is printed here too)."""
+    """Tell the newcomer where to look, and how to sign in."""
     click.echo(
         f"\nRoomwatch demo: four rooms at site 'lincoln' are living through a school day.\n"
-        f"Open {http_url} in a browser to watch them. Ctrl-C stops.\n"
+        f"Open {http_url} in a browser and sign in as {DEMO_USER!r} with the password "
+        f"{DEMO_PASSWORD!r} to watch them. Ctrl-C stops.\n"
     )
+
+
+def ensure_demo_user(collector: Collector) -> None:
+    """The demo's admin, made once in the demo's own database."""
+    engine = collector.store.engine
+    if collector.store.get_user(username=DEMO_USER) is None:
+        create_user(
+            engine, DEMO_USER, "Demo admin", "admin", DEMO_PASSWORD, "demo", collector.clock.now()
+        )
+
+
+def web_beside(folder: Path, host: str, port: int) -> Callable[[Collector], Callable[[], None]]:
+    """Serve the web app beside each collector the simulation starts."""
+
+    def start(collector: Collector) -> Callable[[], None]:
+        ensure_demo_user(collector)
+        web = WebServer(
+            collector, WebSettings(host=host, port=port, vapid_key_file=folder / "vapid.pem")
+        )
+        try:
+            web.start()
+        except OSError as exc:
+            log.error("cannot serve the web app on %s:%s: %s (try --http-port)", host, port, exc)
+            return lambda: None
+        return web.stop
+
+    return start
 
 
 def run_demo(
@@ -136,8 +173,8 @@ def run_demo(
             workdir=Path(agents),
             database_url=f"sqlite:///{folder / 'collector.db'}",
             broker_port=broker_port,
-            http_host=http_host,
-            http_port=http_port,
+            http_port=None,  # health and metrics: not needed for a demo
+            on_collector=web_beside(folder, http_host, http_port) if http_port else None,
             collector_name="demo",
             stop=stop,
             on_ready=ready,

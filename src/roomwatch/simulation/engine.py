@@ -27,6 +27,7 @@ from pathlib import Path
 
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.config import RoomSettings as CollectorRoom
+from roomwatch.collector.service import Collector
 from roomwatch.core.clock import VirtualClock
 from roomwatch.firmware_config import MqttSettings
 from roomwatch.simulation.report import Result, read_result
@@ -66,6 +67,9 @@ class Options:
     collector_name: str = "simulator"
     stop: threading.Event | None = None  # set it to end a paced run early (Ctrl-C)
     on_ready: Callable[[], None] | None = None  # everything is up; the clock starts
+    # Called with each collector started (the demo serves its web app beside it); what it
+    # returns is called before that collector stops.
+    on_collector: Callable[[Collector], Callable[[], None] | None] | None = None
 
 
 @dataclass(frozen=True, order=True)
@@ -103,6 +107,7 @@ class Simulation:
         self._woken = threading.Event()  # never set: a wait that only polls a state
         self.broker: EmbeddedBroker | None = None
         self.collector: SimCollector | None = None
+        self._collector_added: Callable[[], None] | None = None
         self.rooms: dict[str, SimRoom] = {}
         self._expected_statuses: dict[tuple[str, str], int] = {}
         self._retained: set[tuple[str, str]] = set()  # rooms with a status kept on the broker
@@ -136,9 +141,7 @@ class Simulation:
             if self.collector is None:
                 self._start_collector()  # a restart still pending at the end
             self._quiesce()
-            assert self.collector is not None
-            self.collector.stop()
-            self.collector = None
+            self._stop_collector()
             if not report:
                 return None
             return read_result(self.database_url, self.options.start, self.rooms.values())
@@ -207,9 +210,7 @@ class Simulation:
             case FaultKind.COLLECTOR_RESTART:
                 if not ending:
                     self._quiesce()
-                    assert self.collector is not None
-                    self.collector.stop()
-                    self.collector = None
+                    self._stop_collector()
                     if item.duration_s == 0:
                         self._start_collector()
                     else:
@@ -269,6 +270,16 @@ class Simulation:
             raise
         self.broker = broker
 
+    def _stop_collector(self) -> None:
+        assert self.collector is not None
+        added, self._collector_added = self._collector_added, None
+        try:
+            if added is not None:
+                added()
+        finally:
+            self.collector.stop()
+            self.collector = None
+
     def _start_collector(self) -> None:
         # Every running agent has handed all it holds to the broker (which drops what no one
         # is subscribed to): no message is half-way when the collector arrives.
@@ -295,6 +306,8 @@ class Simulation:
         collector = SimCollector(config, self.clock, self.tap)
         collector.start(schedule=False)
         self.collector = collector
+        if self.options.on_collector is not None:
+            self._collector_added = self.options.on_collector(collector)
         self._subscribed(collector.link, "the collector")
         # It is told each retained status again (first), and must hear everything it missed.
         for key in self._retained:
@@ -378,7 +391,7 @@ class Simulation:
         """Stop whatever still runs (also after an error): collector, agents, broker."""
         if self.collector is not None:
             try:
-                self.collector.stop()
+                self._stop_collector()
             except Exception:
                 log.exception("stopping the collector failed")
             self.collector = None
