@@ -99,6 +99,14 @@ ReportKindName = Literal["environment", "episodes", "students", "district"]
 ReportFormatName = Literal["csv", "json", "pdf"]
 
 
+def _district_only() -> list[ReportKindName]:
+    return ["district"]
+
+
+def _pdf_and_csv() -> list[ReportFormatName]:
+    return ["pdf", "csv"]
+
+
 class ReportDelivery(BaseModel):
     """Quarterly and annual reports sent ahead of their due dates (POLICIES.md REVIEW)."""
 
@@ -107,13 +115,13 @@ class ReportDelivery(BaseModel):
     recipients: list[str] = Field(
         default_factory=list, description="Apprise URLs (mailto://, json://, ...); empty: off."
     )
-    kinds: list[ReportKindName] = Field(default_factory=lambda: ["district"], min_length=1)
-    formats: list[ReportFormatName] = Field(default_factory=lambda: ["pdf", "csv"], min_length=1)
+    kinds: list[ReportKindName] = Field(default_factory=_district_only, min_length=1)
+    formats: list[ReportFormatName] = Field(default_factory=_pdf_and_csv, min_length=1)
     site: str | None = Field(None, description="One site's reports; null: the whole district.")
     lead_days: int = Field(7, ge=0, le=60, description="Sent this many days before the due date.")
     profile: str | None = Field(
-        None, description="Whose due dates (reporting.quarterly_due/annual_due); "
-        "null: default_profile."
+        None,
+        description="Whose due dates (reporting.quarterly_due/annual_due); null: default_profile.",
     )
     quarterly_due: list[MonthDay] | None = Field(
         None, description="MM-DD dates overriding the profile's quarterly due dates."

@@ -15,6 +15,7 @@ import queue
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,6 +41,10 @@ log = logging.getLogger(__name__)
 SEEN_IDS_KEPT = 200_000
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
+
+#: A periodic check that reads the database (the compliance deadlines, issue 7): the
+#: conditions it finds now, per (site, room), among the alert types it owns.
+PeriodicCheck = Callable[[datetime], dict[tuple[str, str], list[rules.Condition]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class Collector:
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._trackers: dict[tuple[str, str], SeqTracker] = {}
         self._stop = threading.Event()
+        self._checks: list[tuple[PeriodicCheck, frozenset[wire.AlertType], float]] = []
         self._writer = threading.Thread(
             target=self._write_loop, name="collector-writer", daemon=True
         )
@@ -157,6 +163,16 @@ class Collector:
                 max_instances=1,
                 coalesce=True,
             )
+            for n, (check, owned, every_s) in enumerate(self._checks):
+                self._scheduler.add_job(
+                    self._check_safely,
+                    "interval",
+                    args=(check, owned),
+                    seconds=every_s,
+                    id=f"check-{n}",
+                    max_instances=1,
+                    coalesce=True,
+                )
             self._scheduler.start()
         log.info(
             "collector %s started (database %s)",
@@ -237,6 +253,39 @@ class Collector:
         if transitions:
             self._queue.put(_Steps(transitions))
         return transitions
+
+    # -------------------------------------------- periodic checks (compliance, issue 7)
+
+    def add_check(
+        self, check: PeriodicCheck, owned: frozenset[wire.AlertType], every_s: float
+    ) -> None:
+        """Run ``check`` every ``every_s`` seconds once started (add it before start): what it
+        finds is reconciled on the alert desk for the ``owned`` types, room by room; a room
+        it leaves out has none of them (their open alerts resolve)."""
+        self._checks.append((check, owned, every_s))
+
+    def run_check(
+        self, check: PeriodicCheck, owned: frozenset[wire.AlertType]
+    ) -> list[rules.Transition]:
+        now = self.clock.now()
+        found = check(now)
+        rooms = set(found) | {
+            (a.site, a.room) for a in list(self.desk.open.values()) if a.type in owned
+        }
+        transitions: list[rules.Transition] = []
+        for site, room in sorted(rooms):
+            transitions += self.desk.reconcile(
+                site, room, found.get((site, room), []), owned, now, False
+            )
+        if transitions:
+            self._queue.put(_Steps(transitions))
+        return transitions
+
+    def _check_safely(self, check: PeriodicCheck, owned: frozenset[wire.AlertType]) -> None:
+        try:
+            self.run_check(check, owned)
+        except Exception:
+            log.exception("periodic check failed; the schedule goes on")
 
     def acknowledge(self, alert_id: str, by: str) -> rules.Transition:
         """A named user takes an open alert (AcknowledgeError if it is not open)."""

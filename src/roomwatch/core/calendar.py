@@ -71,9 +71,9 @@ class SchoolCalendar(BaseModel):
     extra_school_days: list[date] = Field(
         default_factory=list, description="Make-up days on a weekday not in school_days."
     )
-    school_year_starts: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")] = (
-        Field("07-01", description="MM-DD the school year begins (MN: July 1, seed 003).")
-    )
+    school_year_starts: Annotated[
+        str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+    ] = Field("07-01", description="MM-DD the school year begins (MN: July 1, seed 003).")
 
     @field_validator("timezone")
     @classmethod
@@ -156,11 +156,11 @@ class SchoolCalendar(BaseModel):
     # ------------------------------------------------------------- deadlines
 
     def end_of_school_day(self, at: datetime) -> datetime:
-        """"By the end of the school day" (002 §9): the end of the school day of ``at``."""
+        """ "By the end of the school day" (002 §9): the end of the school day of ``at``."""
         return self.day_end_at(self.school_day_of(at))
 
     def within_school_days(self, at: datetime, n: int) -> datetime:
-        """"Within n school day(s)" (004 I.C): the end of the n-th school day after the
+        """ "Within n school day(s)" (004 I.C): the end of the n-th school day after the
         school day of ``at``."""
         return self.day_end_at(self.add_school_days(self.school_day_of(at), n))
 

@@ -84,8 +84,6 @@ def frequent_use(
         if len(by_day) >= threshold:
             day = sorted(by_day)[threshold - 1]
             found.append(
-                FrequentUse(
-                    student, year, threshold, by_day[day].episode_id, day, len(by_day)
-                )
+                FrequentUse(student, year, threshold, by_day[day].episode_id, day, len(by_day))
             )
     return found

@@ -18,6 +18,7 @@ that order: fail, pending, unknown, pass.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,7 +43,7 @@ EVIDENCE_KEPT = 20
 
 
 class Outcome(StrEnum):
-    PASS = "pass"
+    PASS = "pass"  # noqa: S105 - an outcome, not a password
     FAIL = "fail"
     PENDING = "pending"
     UNKNOWN = "unknown"
@@ -185,7 +186,7 @@ def _gaps(facts: EpisodeFacts, now: datetime, has: Any) -> list[dict[str, Any]]:
     end = facts.ended_at or now
     times = [facts.started_at, *sorted(r.ts for r in facts.readings if has(r)), end]
     gaps = []
-    for a, b in zip(times, times[1:], strict=False):
+    for a, b in itertools.pairwise(times):
         seconds = (b - a).total_seconds()
         if seconds > facts.max_gap_s:
             gaps.append({"from": _t(a), "to": _t(b), "seconds": round(seconds, 1)})
@@ -321,15 +322,15 @@ def _within_limit(facts: EpisodeFacts, now: datetime) -> Item:
     rules = WatchRules.from_profile(facts.profile, facts.band)
     end = facts.ended_at or now
     elapsed = (end - facts.started_at).total_seconds()
-    due = [
-        {"checkpoint": c.id, "occurrence": n + 1, "due_s": c.first_s + n * (c.every_s or 0)}
+    occurrences = sorted(
+        (c.first_s + n * (c.every_s or 0), c.id, n + 1)
         for c in rules.checkpoints
         for n in range(c.occurrences_until(elapsed))
-    ]
-    due.sort(key=lambda d: d["due_s"])
-    checkins = sorted(
-        (e for e in facts.events if e.type == "staff_checkin"), key=lambda e: e.ts
     )
+    due: list[dict[str, Any]] = [
+        {"checkpoint": cid, "occurrence": n, "due_s": at_s} for at_s, cid, n in occurrences
+    ]
+    checkins = sorted((e for e in facts.events if e.type == "staff_checkin"), key=lambda e: e.ts)
     # Each occurrence is met by a distinct staff check-in at or after it fell due.
     unmet, used = [], 0
     for d in due:
