@@ -4,23 +4,24 @@
 * CSV: ``#`` lines with the title, period, time zone, generation time, chain head and the
   summary figures, then each table (a ``# table:`` line, the header row, the rows),
   separated by a blank line.
-* PDF (matplotlib, no display needed): a first page with the summary, a page per chart,
-  then the tables as monospaced text; the chain head is on every page's footer and in the
-  document's metadata (Subject).
+* PDF (reportlab, charts drawn by matplotlib): a first page with the summary, a page per
+  chart, then the tables as monospaced text; the chain head is on every page's footer and
+  in the document's metadata (Subject).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import textwrap
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
 
-from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen import canvas
 
 from roomwatch.compliance.reports import Chart, Report, ReportTable
 
@@ -31,10 +32,10 @@ class ReportFormat(StrEnum):
     PDF = "pdf"
 
 
-#: PDF tables: lines per page, characters per cell, pages at most per table.
-LINES_PER_PAGE = 58
+#: PDF: summary lines on the first page, characters per table cell, pages at most per table.
+LINES_PER_PAGE = 64
 CELL_CHARS = 28
-MAX_TABLE_PAGES = 150
+MAX_TABLE_PAGES = 200
 
 MEDIA_TYPES = {
     ReportFormat.CSV: "text/csv",
@@ -103,64 +104,84 @@ def _meta(report: Report) -> list[tuple[str, Any]]:
 
 # ---------------------------------------------------------------------------- PDF
 
-_A4_LANDSCAPE = (11.69, 8.27)
+_PAGE = landscape(A4)
+_MARGIN = 36.0
+_MONO = "Courier"
 
 
-def _page(report: Report, number: int) -> Figure:
-    fig = Figure(figsize=_A4_LANDSCAPE)
-    fig.text(0.03, 0.965, report.title, fontsize=11, weight="bold", va="top")
-    fig.text(
-        0.03,
-        0.02,
-        f"Roomwatch · generated {report.generated_at.isoformat(timespec='seconds')} · "
-        f"audit chain head {report.audit_chain_head}",
-        fontsize=6.5,
-        family="monospace",
-        color="#444444",
-    )
-    fig.text(0.97, 0.02, f"page {number}", fontsize=7, ha="right", color="#444444")
-    return fig
+class _Pdf:
+    """reportlab pages with the report's title on top and the chain head at the foot."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self.out = io.BytesIO()
+        self.canvas = canvas.Canvas(self.out, pagesize=_PAGE, invariant=True)
+        self.canvas.setTitle(report.title)
+        self.canvas.setSubject(f"audit chain head {report.audit_chain_head}")
+        self.canvas.setCreator("Roomwatch")
+        self.number = 0
+
+    def page(self) -> float:
+        """Start a page; returns the y under the title."""
+        if self.number:
+            self.canvas.showPage()
+        self.number += 1
+        width, height = _PAGE
+        c = self.canvas
+        c.setFont("Helvetica-Bold", 12)
+        c.drawString(_MARGIN, height - _MARGIN, self.report.title[:120])
+        c.setFont(_MONO, 6.5)
+        c.setFillGray(0.3)
+        c.drawString(
+            _MARGIN,
+            _MARGIN / 2,
+            f"Roomwatch - generated {self.report.generated_at.isoformat(timespec='seconds')}"
+            f" - audit chain head {self.report.audit_chain_head}",
+        )
+        c.drawRightString(width - _MARGIN, _MARGIN / 2, f"page {self.number}")
+        c.setFillGray(0)
+        return float(height) - _MARGIN - 22
+
+    def lines(self, lines: list[str], top: float, size: float) -> None:
+        text = self.canvas.beginText(_MARGIN, top)
+        text.setFont(_MONO, size, leading=size * 1.25)
+        for line in lines:
+            text.textLine(line)
+        self.canvas.drawText(text)
+
+    def image(self, png: bytes, top: float) -> None:
+        width, _ = _PAGE
+        box_w, box_h = width - 2 * _MARGIN, top - _MARGIN
+        self.canvas.drawImage(
+            ImageReader(io.BytesIO(png)), _MARGIN, _MARGIN, box_w, box_h, preserveAspectRatio=True
+        )
+
+    def bytes(self) -> bytes:
+        self.canvas.save()
+        return self.out.getvalue()
 
 
 def _pdf(report: Report) -> bytes:
-    out = io.BytesIO()
-    metadata = {
-        "Title": report.title,
-        "Subject": f"audit chain head {report.audit_chain_head}",
-        "Creator": "Roomwatch",
-        "CreationDate": None,
-    }
-    number = 0
-    with PdfPages(out, metadata=metadata) as pdf:
-        number += 1
-        pdf.savefig(_summary_page(report, number))
-        for chart in report.charts:
-            number += 1
-            pdf.savefig(_chart_page(report, chart, number))
-        for t in report.tables:
-            for fig in _table_pages(report, t, number + 1):
-                number += 1
-                pdf.savefig(fig)
-    return out.getvalue()
-
-
-def _summary_page(report: Report, number: int) -> Figure:
-    fig = _page(report, number)
+    pdf = _Pdf(report)
+    top = pdf.page()
     lines = [f"{k:<18} {_cell(v)}" for k, v in _meta(report)[1:]]
     lines.append("")
-    lines += [f"{k:<44} {_cell(v)}" for k, v in _flat("", report.summary)]
+    lines += [f"{k:<46} {_cell(v)}" for k, v in _flat("", report.summary)]
     lines.append("")
     for note in report.notes:
-        lines += [*textwrap.wrap(note, 130), ""]
-    fig.text(
-        0.03, 0.92, "\n".join(lines[:LINES_PER_PAGE]), fontsize=7.5, family="monospace", va="top"
-    )
-    return fig
+        lines += [*textwrap.wrap(note, 140), ""]
+    pdf.lines(lines[:LINES_PER_PAGE], top, 7.5)
+    for chart in report.charts:
+        pdf.image(chart_png(chart), pdf.page())
+    for t in report.tables:
+        _table(pdf, t)
+    return pdf.bytes()
 
 
-def _chart_page(report: Report, chart: Chart, number: int) -> Figure:
-    fig = _page(report, number)
-    ax = fig.add_axes((0.08, 0.2, 0.88, 0.68))
+def chart_png(chart: Chart) -> bytes:
+    """One bar chart as a PNG (matplotlib, no display needed)."""
+    fig = Figure(figsize=(10.5, 6.2))
+    ax = fig.add_axes((0.08, 0.2, 0.9, 0.72))
     n = max(1, len(chart.series))
     width = 0.8 / n
     positions = list(range(len(chart.labels)))
@@ -172,44 +193,40 @@ def _chart_page(report: Report, chart: Chart, number: int) -> Figure:
     ax.set_xlabel(chart.x_label)
     ax.set_ylabel(chart.y_label)
     ax.set_xticks(positions)
+    crowded = len(chart.labels) > 6
     ax.set_xticklabels(
-        chart.labels,
-        rotation=45 if len(chart.labels) > 6 else 0,
-        ha="right" if len(chart.labels) > 6 else "center",
-        fontsize=7,
+        chart.labels, rotation=45 if crowded else 0, ha="right" if crowded else "center", fontsize=8
     )
     ax.grid(axis="y", alpha=0.3)
     if n > 1 or chart.threshold is not None:
         ax.legend(fontsize=8)
     if not chart.labels:
         ax.text(0.5, 0.5, "no data in this period", transform=ax.transAxes, ha="center")
-    return fig
+    out = io.BytesIO()
+    fig.savefig(out, format="png", dpi=130)
+    return out.getvalue()
 
 
-def _table_pages(report: Report, t: ReportTable, first_number: int) -> Iterator[Figure]:
-    cells = [[_cell(v)[:CELL_CHARS] for v in row] for row in t.rows]
-    header = [c[:CELL_CHARS] for c in t.columns]
+def _table(pdf: _Pdf, t: ReportTable) -> None:
+    keep = [t.columns.index(c) for c in t.pdf_columns or t.columns]
+    cells = [[_cell(row[i]).replace("\n", " ")[:CELL_CHARS] for i in keep] for row in t.rows]
+    header = [t.columns[i][:CELL_CHARS] for i in keep]
     widths = [max([len(header[i])] + [len(row[i]) for row in cells]) for i in range(len(header))]
 
     def line(values: list[str]) -> str:
-        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True))
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
-    body = LINES_PER_PAGE - 4
+    chars = len(line(header))
+    usable = _PAGE[0] - 2 * _MARGIN
+    size = max(3.0, min(7.5, usable / (0.6 * max(chars, 1))))  # Courier: 0.6 em per char
+    body = int((_PAGE[1] - 2 * _MARGIN - 40) / (size * 1.25)) - 4
     pages = max(1, -(-len(cells) // body))
     shown = min(pages, MAX_TABLE_PAGES)
-    chars = len(line(header))
-    size = max(3.0, min(7.5, 7.5 * 150 / max(chars, 1)))
     for p in range(shown):
-        fig = _page(report, first_number + p)
-        chunk = cells[p * body : (p + 1) * body]
+        top = pdf.page()
         text = [f"{t.title} ({len(cells)} rows; page {p + 1} of {pages})", "", line(header)]
         text.append("-" * chars)
-        text += [line(row) for row in chunk]
+        text += [line(row) for row in cells[p * body : (p + 1) * body]]
         if p == shown - 1 and shown < pages:
             text.append(f"... {len(cells) - shown * body} more rows in the CSV and JSON exports")
-        fig.text(0.03, 0.92, "\n".join(text), fontsize=size, family="monospace", va="top")
-        yield fig
-
-
-def dumps_json(value: Any) -> str:
-    return json.dumps(value, indent=2, default=str, ensure_ascii=False)
+        pdf.lines(text, top, size)

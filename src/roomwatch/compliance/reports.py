@@ -59,6 +59,8 @@ class ReportTable(BaseModel):
     title: str
     columns: list[str]
     rows: list[list[Any]]
+    #: The columns a PDF page has room for (None: all); CSV and JSON always have all.
+    pdf_columns: list[str] | None = None
 
 
 class Chart(BaseModel):
@@ -482,7 +484,29 @@ def _episode_log(c: _Context) -> _Built:
         "004 I.B), injuries (004 II), parent notification (002 §9, 004 I.C). Times are local "
         "to each site; parent_notified_at is UTC."
     ]
-    table_ = ReportTable(id="episodes", title="Episode log", columns=EPISODE_COLUMNS, rows=rows)
+    table_ = ReportTable(
+        id="episodes",
+        title="Episode log",
+        columns=EPISODE_COLUMNS,
+        rows=rows,
+        pdf_columns=[
+            "date",
+            "time_in",
+            "time_out",
+            "duration_min",
+            "site",
+            "room",
+            "student_ref",
+            "initiated_by",
+            "supervised_by",
+            "removed_by",
+            "student_injury",
+            "staff_injury",
+            "parent_notified_at",
+            "verdict",
+            "verdict_failures",
+        ],
+    )
     return "Episode log", summary, [table_], charts, notes
 
 
