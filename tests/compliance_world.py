@@ -6,7 +6,7 @@ independently of the report code."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -51,6 +51,11 @@ def open_engine(url: str, fast: bool = True) -> Engine:
 
     migrate(engine)
     return engine
+
+
+def fixed(at: datetime) -> Callable[[], datetime]:
+    """A clock stopped at ``at`` (for saves that happened then)."""
+    return lambda: at
 
 
 def message(model: type[wire.Message], site: str, room: str, at: datetime, **fields: Any) -> Any:
@@ -205,5 +210,5 @@ def generate_year(
             staff_injury=g.staff_injury,
             injury_details="bruise" if g.student_injury or g.staff_injury else "",
         )
-        incidents.save(engine, g.episode_id, record, "u-staff", 0, lambda g=g: g.end)  # type: ignore[misc]
+        incidents.save(engine, g.episode_id, record, "u-staff", 0, fixed(g.end))
     return year

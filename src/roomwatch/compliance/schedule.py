@@ -58,7 +58,8 @@ def periods(
         for md in quarterly:
             due = _month_day(md, year)
             end = due.replace(day=1) - timedelta(days=1)
-            start = (end.replace(day=1) - timedelta(days=62)).replace(day=1)
+            months = end.year * 12 + end.month - 1 - 2  # two months before the last one
+            start = date(months // 12, months % 12 + 1, 1)
             found.append(Period("quarterly", start, end, due))
         if annual:
             due = _month_day(annual, year)
