@@ -171,8 +171,14 @@ def test_acknowledgements_and_notifications_are_audited(world: World) -> None:
 # ------------------------------------------------------------------- audit verify
 
 
-def _filled(folder: Path) -> tuple[Engine, str]:
-    url = f"sqlite:///{folder / 'c.db'}"
+@pytest.fixture
+def filled(database_url: str) -> Iterator[tuple[Engine, str]]:
+    engine, url = _filled(database_url)
+    yield engine, url
+    engine.dispose()
+
+
+def _filled(url: str) -> tuple[Engine, str]:
     engine = open_engine(url, fast=False)
     store = Store(engine)
     for n in range(3):
@@ -192,11 +198,19 @@ def verify(url: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_audit_verify_passes_an_untouched_database(tmp_path: Path) -> None:
-    engine, url = _filled(tmp_path)
+def test_audit_verify_passes_an_untouched_database(filled: tuple[Engine, str]) -> None:
+    engine, url = filled
     code, out = verify(url)
     assert code == 0, out
     assert f"OK: 4 entries, head {audit.head_of(engine)}" in out
+    # A head printed on an export stays in the trail; a cut trail loses it.
+    head = audit.head_of(engine)
+    result = CliRunner().invoke(main, ["audit", "verify", "--db", url, "--head", head])
+    assert result.exit_code == 0 and "The export's chain head is entry 4." in result.output
+    with engine.begin() as connection:
+        connection.execute(text("DELETE FROM audit_log WHERE seq = 4"))
+    result = CliRunner().invoke(main, ["audit", "verify", "--db", url, "--head", head])
+    assert result.exit_code == 1 and f"chain head {head} is not in the trail" in result.output
 
 
 @pytest.mark.parametrize(
@@ -230,11 +244,15 @@ def test_audit_verify_passes_an_untouched_database(tmp_path: Path) -> None:
     ],
 )
 def test_audit_verify_names_what_was_changed_behind_the_apps_back(
-    tmp_path: Path, tamper: str, words: str
+    filled: tuple[Engine, str], tamper: str, words: str
 ) -> None:
-    engine, url = _filled(tmp_path)
+    """On SQLite and PostgreSQL, with foreign keys out of the way as a tamperer would."""
+    engine, url = filled
     with engine.begin() as connection:
-        connection.execute(text("PRAGMA foreign_keys=OFF"))
+        if engine.dialect.name == "sqlite":
+            connection.execute(text("PRAGMA foreign_keys=OFF"))
+        else:
+            connection.execute(text("SET session_replication_role = replica"))
         connection.execute(text(tamper))
     code, out = verify(url)
     assert code == 1
@@ -244,8 +262,10 @@ def test_audit_verify_names_what_was_changed_behind_the_apps_back(
 # ----------------------------------------------------------------- privacy
 
 
-def test_a_student_is_exported_then_deleted_leaving_an_audit_entry(tmp_path: Path) -> None:
-    engine, url = _filled(tmp_path)
+def test_a_student_is_exported_then_deleted_leaving_an_audit_entry(
+    filled: tuple[Engine, str], tmp_path: Path
+) -> None:
+    engine, url = filled
     out = tmp_path / "s1.json"
     result = CliRunner().invoke(
         main, ["student", "export", "S1", "--by", "u-admin", "--db", url, "--output", str(out)]
@@ -287,8 +307,8 @@ def test_a_student_is_exported_then_deleted_leaving_an_audit_entry(tmp_path: Pat
 # ---------------------------------------------------------------- retention
 
 
-def test_old_telemetry_becomes_per_minute_aggregates(tmp_path: Path) -> None:
-    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+def test_old_telemetry_becomes_per_minute_aggregates(database_url: str) -> None:
+    engine = open_engine(database_url)
     start = at(MONDAY, 10)
     messages: list[wire.Message] = list(
         episode_messages("s", "r", "s.r.e1", start, start + timedelta(seconds=120), 1)
@@ -319,8 +339,8 @@ def test_old_telemetry_becomes_per_minute_aggregates(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_the_report_command_writes_each_format(tmp_path: Path) -> None:
-    engine, url = _filled(tmp_path)
+def test_the_report_command_writes_each_format(filled: tuple[Engine, str], tmp_path: Path) -> None:
+    engine, url = filled
     for fmt in ("csv", "json", "pdf"):
         out = tmp_path / f"r.{fmt}"
         result = CliRunner().invoke(

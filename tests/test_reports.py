@@ -8,7 +8,6 @@ import csv
 import io
 import json
 import math
-import shutil
 import statistics
 import subprocess
 from collections import Counter, defaultdict
@@ -178,7 +177,6 @@ def blue_pixels(png: Path) -> int:
     )
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed")
 @pytest.mark.parametrize(("kind", "site"), [("district", None), ("students", "school-1")])
 def test_the_pdf_renders_with_its_charts(
     world: tuple[Engine, Year], tmp_path: Path, kind: str, site: str | None

@@ -213,5 +213,11 @@ def test_verdict_from_the_database(engine: Engine) -> None:
     assert v.student_ref == "S001" and v.profile == "us-mn"
     db_verdicts.keep(engine, [v])
     assert db_verdicts.kept(engine, "s.r.e1") == v
+    since = START - timedelta(days=1)
+    assert db_verdicts.refresh(engine, config(), AFTER, since) == []  # final, record unchanged
+    later = AFTER + timedelta(hours=1)
+    incidents.save(engine, "s.r.e1", full_record("S002", START), "u-head", 1, lambda: later)
+    (again,) = db_verdicts.refresh(engine, config(), later + timedelta(minutes=1), since)
+    assert again.student_ref == "S002" and db_verdicts.kept(engine, "s.r.e1") == again
     with pytest.raises(db_verdicts.UnknownEpisodeError):
         db_verdicts.verdict(engine, "nope", config())

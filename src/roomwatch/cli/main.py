@@ -437,11 +437,18 @@ def audit() -> None:
 
 
 @audit.command("verify")
+@click.option(
+    "--head",
+    "export_head",
+    help="A chain head printed on an export: check the trail still contains it.",
+)
 @_CONFIG_OPTION
 @_DB_OPTION
-def audit_verify(config_file: Path | None, database_url: str | None) -> None:
+def audit_verify(
+    export_head: str | None, config_file: Path | None, database_url: str | None
+) -> None:
     """Check the hash chain and the incident records against it; exit 1 at the first break."""
-    from sqlmodel import Session
+    from sqlmodel import Session, select
 
     from roomwatch.collector import audit as trail
     from roomwatch.collector.models import AuditEntry
@@ -463,8 +470,20 @@ def audit_verify(config_file: Path | None, database_url: str | None) -> None:
             click.echo(f"The chain holds up to entry {result.broken.seq - 1} (head {result.head}).")
             sys.exit(1)
         problems = records.check(engine)
+        found = None
+        if export_head is not None:
+            with Session(engine) as session:
+                found = session.exec(
+                    select(AuditEntry).where(AuditEntry.hash == export_head)
+                ).first()
     finally:
         engine.dispose()
+    if export_head is not None and found is None and export_head != trail.GENESIS:
+        click.echo(
+            f"BROKEN: the export's chain head {export_head} is not in the trail "
+            "(entries were removed or rewritten after the export)"
+        )
+        sys.exit(1)
     if problems:
         for problem in problems[:20]:
             click.echo(f"BROKEN: {problem.describe()}")
@@ -476,6 +495,8 @@ def audit_verify(config_file: Path | None, database_url: str | None) -> None:
         f"OK: {result.entries} entries, head {result.head}; "
         "every incident record matches the trail."
     )
+    if found is not None:
+        click.echo(f"The export's chain head is entry {found.seq}.")
 
 
 @main.group()

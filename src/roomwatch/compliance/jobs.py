@@ -11,13 +11,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
-from roomwatch.compliance import deadlines, retention
+from roomwatch.compliance import deadlines, retention, verdicts
 from roomwatch.compliance.schedule import ReportDeliveries
 
 log = logging.getLogger(__name__)
 
 #: How often the report schedule is looked at (sending is once per period whatever this is).
 REPORTS_EVERY_H = 6
+#: How often the verdicts of recently ended episodes are judged and kept.
+VERDICTS_EVERY_S = 900
 
 
 class ComplianceJobs:
@@ -35,7 +37,13 @@ class ComplianceJobs:
             else None
         )
 
+    def keep_verdicts(self) -> None:
+        now = self.collector.clock.now()
+        since = now - timedelta(days=self.config.compliance.lookback_days)
+        verdicts.refresh(self.collector.store.engine, self.config, now, since)
+
     def start(self) -> None:
+        self._every(self.keep_verdicts, VERDICTS_EVERY_S, "verdicts")
         if self.config.reports.recipients:
             self._every(self.reports.run, REPORTS_EVERY_H * 3600, "reports")
         if self.downsample is not None:

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from roomwatch.collector.compliance_models import EpisodeVerdictRow
@@ -22,9 +22,17 @@ from roomwatch.collector.models import (
     TelemetryRecord,
 )
 from roomwatch.collector.storage import as_utc
-from roomwatch.compliance.context import Rulebook
+from roomwatch.compliance.context import Rulebook, table
 from roomwatch.core.incident import IncidentRecord
-from roomwatch.core.verdict import AlertFact, EpisodeFacts, EventFact, Reading, Verdict, judge
+from roomwatch.core.verdict import (
+    AlertFact,
+    EpisodeFacts,
+    EventFact,
+    Outcome,
+    Reading,
+    Verdict,
+    judge,
+)
 
 #: Episodes whose facts are read in one round of queries.
 CHUNK = 400
@@ -178,6 +186,32 @@ def keep(engine: Engine, found: Sequence[Verdict]) -> None:
                 )
             )
         session.commit()
+
+
+def refresh(
+    engine: Engine, config: CollectorConfig, now: datetime, since: datetime
+) -> list[Verdict]:
+    """Judge and keep the episodes that ended since ``since`` whose kept verdict is missing,
+    still pending, or older than the last save of their record (a final one is left alone)."""
+    e, v, i = table(EpisodeRecord), table(EpisodeVerdictRow), table(IncidentRow)
+    query = (
+        select(e.c.episode_id)
+        .join(v, v.c.episode_id == e.c.episode_id, isouter=True)
+        .join(i, i.c.episode_id == e.c.episode_id, isouter=True)
+        .where(
+            e.c.ended_at >= since,
+            or_(
+                v.c.episode_id.is_(None),
+                v.c.outcome == Outcome.PENDING.value,
+                i.c.updated_at > v.c.computed_at,
+            ),
+        )
+    )
+    with Session(engine) as session:
+        ids = [row[0] for row in session.execute(query)]
+    found = list(verdicts(engine, ids, config, now).values())
+    keep(engine, found)
+    return found
 
 
 def kept(engine: Engine, episode_id: str) -> Verdict | None:
