@@ -442,6 +442,7 @@ def demo(
 
 def _run_collector(config: Any, embedded_broker: bool, duration: float | None) -> None:
     from roomwatch.collector.service import Collector
+    from roomwatch.compliance.jobs import ComplianceJobs
     from roomwatch.core.clock import WallClock
     from roomwatch.transport.embedded_broker import EmbeddedBroker
 
@@ -455,13 +456,16 @@ def _run_collector(config: Any, embedded_broker: bool, duration: float | None) -
                 f"cannot start the embedded broker on port {config.mqtt.port}: {exc}"
             ) from None
     service = Collector(config, WallClock())
+    compliance = ComplianceJobs(service, config)  # deadline alerts, reports, retention
     service.start()
+    compliance.start()
     web = start_web(service)
     try:
         _wait_for_stop(stop, duration)
     finally:
         if web is not None:
             web.stop()
+        compliance.stop()
         service.stop()
         if broker is not None:
             broker.stop()
@@ -543,6 +547,208 @@ def user_add(
     finally:
         engine.dispose()
     click.echo(f"added {role} {created.username!r} (id {created.id})")
+
+
+# ---------------------------------------------------- compliance (issue 7, docs/compliance.md)
+
+_CONFIG_OPTION = click.option(
+    "--config",
+    "config_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Collector config (YAML): database, calendars, profiles.",
+)
+_DB_OPTION = click.option("--db", "database_url", help="Database URL (overrides the config).")
+
+
+def _compliance_setup(config_file: Path | None, database_url: str | None) -> tuple[Any, Any]:
+    """The collector config and an engine on its database (migrated)."""
+    from roomwatch.collector.config import CollectorConfig
+    from roomwatch.collector.storage import make_engine, migrate
+
+    config = _load(config_file, CollectorConfig)
+    if database_url is not None:
+        config = config.model_copy(update={"database_url": database_url})
+    engine = make_engine(config.database_url)
+    migrate(engine)
+    return config, engine
+
+
+def _now() -> Any:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["environment", "episodes", "students", "district"]))
+@click.option("--site", help="One site (school); without it, every site.")
+@click.option(
+    "--from", "start", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day."
+)
+@click.option("--to", "end", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["csv", "json", "pdf"]), default="csv", show_default=True
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write here (default: stdout for CSV and JSON, a file named after the report for PDF).",
+)
+@_CONFIG_OPTION
+@_DB_OPTION
+def report(
+    kind: str,
+    site: str | None,
+    start: Any,
+    end: Any,
+    fmt: str,
+    output: Path | None,
+    config_file: Path | None,
+    database_url: str | None,
+) -> None:
+    """Build a compliance report (environment, episodes, students, district)."""
+    from roomwatch.compliance.render import filename, render
+    from roomwatch.compliance.reports import build_report
+
+    config, engine = _compliance_setup(config_file, database_url)
+    try:
+        built = build_report(engine, kind, site, start.date(), end.date(), config)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    data = render(built, fmt)
+    if output is None and fmt == "pdf":
+        output = Path(filename(built, fmt))
+    if output is None:
+        click.echo(data.decode(), nl=False)
+        return
+    output.write_bytes(data)
+    click.echo(f"{output} ({len(data)} bytes, audit chain head {built.audit_chain_head})")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident audit trail."""
+
+
+@audit.command("verify")
+@click.option(
+    "--head",
+    "export_head",
+    help="A chain head printed on an export: check the trail still contains it.",
+)
+@_CONFIG_OPTION
+@_DB_OPTION
+def audit_verify(
+    export_head: str | None, config_file: Path | None, database_url: str | None
+) -> None:
+    """Check the hash chain and the incident records against it; exit 1 at the first break."""
+    from sqlmodel import Session, select
+
+    from roomwatch.collector import audit as trail
+    from roomwatch.collector.models import AuditEntry
+    from roomwatch.compliance import records
+
+    _config, engine = _compliance_setup(config_file, database_url)
+    try:
+        result = trail.verify(engine)
+        if result.broken is not None:
+            with Session(engine) as session:
+                entry = session.get(AuditEntry, result.broken.seq)
+            says = (
+                f"; the entry says: {entry.actor} did {entry.action} on {entry.subject} at "
+                f"{trail.canonical_time(entry.at)}"
+                if entry is not None
+                else ""
+            )
+            click.echo(f"BROKEN at entry {result.broken.seq}: {result.broken.reason}{says}")
+            click.echo(f"The chain holds up to entry {result.broken.seq - 1} (head {result.head}).")
+            sys.exit(1)
+        problems = records.check(engine)
+        found = None
+        if export_head is not None:
+            with Session(engine) as session:
+                found = session.exec(
+                    select(AuditEntry).where(AuditEntry.hash == export_head)
+                ).first()
+    finally:
+        engine.dispose()
+    if export_head is not None and found is None and export_head != trail.GENESIS:
+        click.echo(
+            f"BROKEN: the export's chain head {export_head} is not in the trail "
+            "(entries were removed or rewritten after the export)"
+        )
+        sys.exit(1)
+    if problems:
+        for problem in problems[:20]:
+            click.echo(f"BROKEN: {problem.describe()}")
+        if len(problems) > 20:
+            click.echo(f"... and {len(problems) - 20} more")
+        click.echo(f"The audit chain itself holds: {result.entries} entries, head {result.head}.")
+        sys.exit(1)
+    click.echo(
+        f"OK: {result.entries} entries, head {result.head}; "
+        "every incident record matches the trail."
+    )
+    if found is not None:
+        click.echo(f"The export's chain head is entry {found.seq}.")
+
+
+@main.group()
+def student() -> None:
+    """One student's records, by district reference (a parent's request)."""
+
+
+@student.command("export")
+@click.argument("ref")
+@click.option("--by", "by", required=True, help="Who runs the export (user id), for the audit.")
+@click.option("--output", type=click.Path(path_type=Path, dir_okay=False), help="Default: stdout.")
+@_CONFIG_OPTION
+@_DB_OPTION
+def student_export(
+    ref: str, by: str, output: Path | None, config_file: Path | None, database_url: str | None
+) -> None:
+    """Every record of student REF as JSON (with history and verdicts)."""
+    from roomwatch.compliance import privacy
+
+    config, engine = _compliance_setup(config_file, database_url)
+    try:
+        found = privacy.export_student(engine, ref, by, _now, config)
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    text = json.dumps(found, indent=2, ensure_ascii=False, default=str) + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"{output}: {len(found['episodes'])} record(s)")
+
+
+@student.command("delete")
+@click.argument("ref")
+@click.option("--by", "by", required=True, help="Who runs the deletion (user id), for the audit.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_CONFIG_OPTION
+@_DB_OPTION
+def student_delete(
+    ref: str, by: str, yes: bool, config_file: Path | None, database_url: str | None
+) -> None:
+    """Anonymise every record of student REF (an audit entry, without personal data, stays)."""
+    from roomwatch.compliance import privacy
+
+    if not yes:
+        click.confirm(f"Clear the reference and narrative of every record of {ref}?", abort=True)
+    _config, engine = _compliance_setup(config_file, database_url)
+    try:
+        ids = privacy.delete_student(engine, ref, by, _now)
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(f"anonymised {len(ids)} record(s) of {ref}")
 
 
 if __name__ == "__main__":  # pragma: no cover

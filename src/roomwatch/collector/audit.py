@@ -48,7 +48,7 @@ RETRIES = 8
 T = TypeVar("T")
 
 #: One process appends one entry at a time (racing processes are handled by the key).
-_append_lock = threading.RLock()
+append_lock = threading.RLock()
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +127,7 @@ def in_transaction(
     """Run ``work`` and append the changes it reports, in one transaction; retried when
     another writer took the next sequence number first."""
     for attempt in range(RETRIES):
-        with _append_lock, Session(engine, expire_on_commit=False) as session:
+        with append_lock, Session(engine, expire_on_commit=False) as session:
             result = work(session)
             for change in changes(result):
                 append(session, change, at())

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
 import platformdirs
+import tzlocal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from roomwatch.core.calendar import SchoolCalendar
 from roomwatch.core.policy import StudentBand, available_profiles
 from roomwatch.firmware_config.mqtt import MqttSettings
 
@@ -88,6 +91,89 @@ class WebSettings(BaseModel):
         return self.vapid_key_file or default_data_dir() / "vapid_private_key.pem"
 
 
+# ----------------------------------------------------------- compliance (docs/compliance.md)
+
+
+def host_calendar() -> SchoolCalendar:
+    """Mon-Fri, school ends 15:30, no holidays, in this machine's time zone."""
+    try:
+        zone = tzlocal.get_localzone_name() or "UTC"
+        return SchoolCalendar(timezone=zone)
+    except (ValueError, LookupError, OSError):
+        return SchoolCalendar()
+
+
+MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
+
+
+class ComplianceSettings(BaseModel):
+    """The periodic check behind parent_notification_overdue, record_incomplete and
+    frequent_use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    check_every_s: float = Field(60, ge=5, le=3600, description="How often deadlines are checked.")
+    lookback_days: int = Field(
+        30, ge=1, le=400, description="Episodes started this far back are checked for deadlines."
+    )
+
+
+class RetentionSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    telemetry_raw_days: int | None = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Per-reading telemetry older than this is replaced by per-minute "
+        "aggregates; null keeps every reading.",
+    )
+    every_h: float = Field(24, gt=0, le=24 * 7, description="How often the job runs.")
+
+
+ReportKindName = Literal["environment", "episodes", "students", "district"]
+ReportFormatName = Literal["csv", "json", "pdf"]
+
+
+def _district_only() -> list[ReportKindName]:
+    return ["district"]
+
+
+def _pdf_and_csv() -> list[ReportFormatName]:
+    return ["pdf", "csv"]
+
+
+class ReportDelivery(BaseModel):
+    """Quarterly and annual reports sent ahead of their due dates (POLICIES.md REVIEW)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recipients: list[str] = Field(
+        default_factory=list, description="Apprise URLs (mailto://, json://, ...); empty: off."
+    )
+    kinds: list[ReportKindName] = Field(default_factory=_district_only, min_length=1)
+    formats: list[ReportFormatName] = Field(default_factory=_pdf_and_csv, min_length=1)
+    site: str | None = Field(None, description="One site's reports; null: the whole district.")
+    lead_days: int = Field(7, ge=0, le=60, description="Sent this many days before the due date.")
+    profile: str | None = Field(
+        None,
+        description="Whose due dates (reporting.quarterly_due/annual_due); null: default_profile.",
+    )
+    quarterly_due: list[MonthDay] | None = Field(
+        None, description="MM-DD dates overriding the profile's quarterly due dates."
+    )
+    annual_due: MonthDay | None = Field(
+        None, description="MM-DD date overriding the profile's annual due date."
+    )
+
+    @field_validator("profile")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in available_profiles():
+            raise ValueError(f"unknown policy profile {value!r}")
+        return value
+
+
 class CollectorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -136,6 +222,20 @@ class CollectorConfig(BaseModel):
     )
     batch_max: int = Field(500, ge=1, le=50_000, description="Most rows written in one commit.")
     web: WebSettings = Field(default_factory=WebSettings)
+    # Compliance (issue 7; documented in docs/compliance.md).
+    school_calendar: SchoolCalendar = Field(
+        default_factory=host_calendar,
+        description="The school calendar of every site without its own in calendars.",
+    )
+    calendars: dict[str, SchoolCalendar] = Field(
+        default_factory=dict, description="Per site id: that site's school calendar."
+    )
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    reports: ReportDelivery = Field(default_factory=ReportDelivery)
+
+    def calendar_for(self, site: str) -> SchoolCalendar:
+        return self.calendars.get(site, self.school_calendar)
 
     @field_validator("default_profile")
     @classmethod

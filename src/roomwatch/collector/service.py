@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from roomwatch.collector import audit
 from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig, RoomSettings
 from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
@@ -42,6 +41,10 @@ log = logging.getLogger(__name__)
 SEEN_IDS_KEPT = 200_000
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
+
+#: A periodic check that reads the database (the compliance deadlines, issue 7): the
+#: conditions it finds now, per (site, room), among the alert types it owns.
+PeriodicCheck = Callable[[datetime], dict[tuple[str, str], list[rules.Condition]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +113,7 @@ class Collector:
         #: Rooms registered by an administrator in the web app (they override the config file).
         self._registered: dict[tuple[str, str], RoomSettings] = {}
         self.listeners: list[Listener] = []
+        self._checks: list[tuple[PeriodicCheck, frozenset[wire.AlertType], float]] = []
         self._writer = threading.Thread(
             target=self._write_loop, name="collector-writer", daemon=True
         )
@@ -187,6 +191,16 @@ class Collector:
                 max_instances=1,
                 coalesce=True,
             )
+            for n, (check, owned, every_s) in enumerate(self._checks):
+                self._scheduler.add_job(
+                    self._check_safely,
+                    "interval",
+                    args=(check, owned),
+                    seconds=every_s,
+                    id=f"check-{n}",
+                    max_instances=1,
+                    coalesce=True,
+                )
             self._scheduler.start()
         log.info(
             "collector %s started (database %s)",
@@ -278,24 +292,44 @@ class Collector:
             self._tell(frozenset(), transitions)
         return transitions
 
+    # -------------------------------------------- periodic checks (compliance, issue 7)
+
+    def add_check(
+        self, check: PeriodicCheck, owned: frozenset[wire.AlertType], every_s: float
+    ) -> None:
+        """Run ``check`` every ``every_s`` seconds once started (add it before start): what it
+        finds is reconciled on the alert desk for the ``owned`` types, room by room; a room
+        it leaves out has none of them (their open alerts resolve)."""
+        self._checks.append((check, owned, every_s))
+
+    def run_check(
+        self, check: PeriodicCheck, owned: frozenset[wire.AlertType]
+    ) -> list[rules.Transition]:
+        now = self.clock.now()
+        found = check(now)
+        rooms = set(found) | {
+            (a.site, a.room) for a in list(self.desk.open.values()) if a.type in owned
+        }
+        transitions: list[rules.Transition] = []
+        for site, room in sorted(rooms):
+            transitions += self.desk.reconcile(
+                site, room, found.get((site, room), []), owned, now, False
+            )
+        if transitions:
+            self._queue.put(_Steps(transitions))
+        return transitions
+
+    def _check_safely(self, check: PeriodicCheck, owned: frozenset[wire.AlertType]) -> None:
+        try:
+            self.run_check(check, owned)
+        except Exception:
+            log.exception("periodic check failed; the schedule goes on")
+
     def acknowledge(self, alert_id: str, by: str) -> rules.Transition:
         """A named user takes an open alert (AcknowledgeError if it is not open)."""
         transition = self.desk.acknowledge(alert_id, by)
         self._queue.put(_Steps([transition]))
-        a = transition.alert
-        try:
-            audit.record(
-                self.store.engine,
-                audit.Change(
-                    by,
-                    "alert.acknowledged",
-                    f"alert:{alert_id}",
-                    {"type": a.type.value, "room": f"{a.site}/{a.room}", "episode": a.episode_id},
-                ),
-                transition.at,
-            )
-        except Exception:  # the acknowledgement stands; the failure is loud
-            log.exception("could not write the audit entry for acknowledging %s", alert_id)
+        # Audited by the writer, in the transaction that stores the step (storage.audit_changes).
         self._tell(frozenset(), [transition])
         return transition
 

@@ -6,6 +6,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -269,6 +270,29 @@ def _fold_episode(d: _Derived, m: wire.Episode) -> None:
         episode["checkpoint_count"] += 1
 
 
+def audit_changes(
+    transitions: Sequence[rules.Transition], attempts: Sequence[DeliveryAttempt]
+) -> list[tuple[audit.Change, datetime]]:
+    """The audit entries a batch owes (issue 7): every acknowledgement, by whom, and every
+    notification attempt (the channel is already redacted)."""
+    changes = []
+    for t in transitions:
+        if t.state is wire.AlertState.ACKNOWLEDGED:
+            a = t.alert
+            detail: dict[str, object] = {"type": a.type.value, "site": a.site, "room": a.room}
+            detail |= {"tier": a.tier, "episode_id": a.episode_id}
+            who = t.by or a.acknowledged_by or "unknown"
+            changes.append(
+                (audit.Change(who, "alert.acknowledged", f"alert:{a.alert_id}", detail), t.at)
+            )
+    for n in attempts:
+        detail = {"state": n.state, "tier": n.tier, "channel": n.channel, "attempt": n.attempt}
+        detail |= {"error": n.error}
+        action = "notification.sent" if n.ok else "notification.failed"
+        changes.append((audit.Change("system", action, f"alert:{n.alert_id}", detail), n.at))
+    return changes
+
+
 class Store:
     """Everything the collector writes and reads back at start."""
 
@@ -293,7 +317,11 @@ class Store:
         changes nothing.
         """
         received = list(received)
-        with Session(self.engine) as session:
+        transitions, attempts = list(transitions), list(attempts)
+        changes = audit_changes(transitions, attempts)
+        # One appender at a time in this process (the audit trail's own lock), only when
+        # there is something to append: acknowledgements and notifications are rare.
+        with audit.append_lock if changes else nullcontext(), Session(self.engine) as session:
             self._transitions(session, transitions, None)
             new_ids = self._messages(session, received)
             if new_ids:
@@ -308,7 +336,9 @@ class Store:
                         field_path=invalid.field[:200] if invalid.field else None,
                     )
                 )
-            session.add_all(list(attempts))
+            session.add_all(attempts)
+            for change, at in changes:
+                audit.append(session, change, at)  # atomic with the rows it describes
             session.commit()
         return new_ids
 
@@ -319,8 +349,12 @@ class Store:
     def save_transitions(
         self, transitions: Iterable[rules.Transition], by: str | None = None
     ) -> None:
-        with Session(self.engine) as session:
+        transitions = list(transitions)
+        changes = audit_changes(transitions, [])
+        with audit.append_lock if changes else nullcontext(), Session(self.engine) as session:
             self._transitions(session, transitions, by)
+            for change, at in changes:
+                audit.append(session, change, at)
             session.commit()
 
     def save_dead_letter(self, invalid: wire.Invalid, received_at: datetime) -> None:

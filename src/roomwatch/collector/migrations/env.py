@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-from roomwatch.collector import models  # noqa: F401  (registers the tables)
+from roomwatch.collector import compliance_models, models  # noqa: F401  (registers the tables)
 
 connection = context.config.attributes["connection"]
 context.configure(

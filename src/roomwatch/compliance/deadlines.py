@@ -1,0 +1,169 @@
+"""The deadline check: which episodes are past their paperwork deadlines, and which students
+reached the frequent-use count (core/deadlines.py has the rules), as alert conditions the
+collector reconciles on its alert desk every ``compliance.check_every_s``.
+
+* ``parent_notification_overdue``: nobody recorded telling the parents by the deadline;
+  resolved when someone does;
+* ``record_incomplete``: fields of the incident record still empty at the end of the school
+  day the episode ended; resolved when the record is complete;
+* ``frequent_use``: a student's N-th school day with an episode in this school year (N from
+  the profile, 10 by default: seed 003, MN 125A.0942 subd. 2(d)); open until acknowledged
+  and the school year ends.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, or_, select
+from sqlmodel import Session
+
+from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.incidents import _to_record
+from roomwatch.collector.models import EpisodeRecord, IncidentRow
+from roomwatch.collector.service import Collector
+from roomwatch.collector.storage import as_utc
+from roomwatch.compliance.context import Rulebook, table
+from roomwatch.core import deadlines
+from roomwatch.core.incident import IncidentRecord
+from roomwatch.core.rules import Condition, OpenAlert
+from roomwatch.core.wire import AlertType, Severity
+
+COMPLIANCE_TYPES: frozenset[AlertType] = frozenset(
+    {
+        AlertType.PARENT_NOTIFICATION_OVERDUE,
+        AlertType.RECORD_INCOMPLETE,
+        AlertType.FREQUENT_USE,
+    }
+)
+
+Found = dict[tuple[str, str], list[Condition]]
+
+
+class DeadlineCheck:
+    """Callable as the collector's periodic check: ``check(now)`` -> conditions per room."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: CollectorConfig,
+        open_alerts: Callable[[], Iterable[OpenAlert]] = list,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.open_alerts = open_alerts
+
+    def __call__(self, now: datetime) -> Found:
+        book = Rulebook(self.engine, self.config)
+        found: Found = defaultdict(list)
+        self._paperwork(now, book, found)
+        self._frequent_use(now, book, found)
+        return dict(found)
+
+    def _paperwork(self, now: datetime, book: Rulebook, found: Found) -> None:
+        since = now - timedelta(days=self.config.compliance.lookback_days)
+        # Episodes whose alerts are open stay checked past the look-back, so an alert is
+        # only ever resolved by the paperwork being done.
+        still_open = [
+            a.episode_id
+            for a in self.open_alerts()
+            if a.type in COMPLIANCE_TYPES and a.episode_id is not None
+        ]
+        with Session(self.engine) as session:
+            rows = session.execute(
+                select(EpisodeRecord, IncidentRow)
+                .join(IncidentRow, IncidentRow.episode_id == EpisodeRecord.episode_id, isouter=True)  # type: ignore[arg-type]
+                .where(
+                    or_(
+                        EpisodeRecord.started_at >= since,  # type: ignore[arg-type]
+                        EpisodeRecord.episode_id.in_(still_open),  # type: ignore[attr-defined]
+                    )
+                )
+            ).all()
+        for episode, row in rows:
+            rules = book.for_room(episode.site, episode.room)
+            record = _to_record(row) if row is not None else IncidentRecord()
+            started = as_utc(episode.started_at)
+            key = (episode.site, episode.room)
+            due = deadlines.notification_deadline(
+                rules.profile.parent_notification, rules.calendar, started
+            )
+            if record.parent_notified_at is None and now > due:
+                rule = deadlines.describe_notification_rule(rules.profile.parent_notification)
+                found[key].append(
+                    Condition(
+                        AlertType.PARENT_NOTIFICATION_OVERDUE,
+                        Severity.WARNING,
+                        f"Parents of the student in episode {episode.episode_id} have not been "
+                        f"recorded as notified; the profile asks {rule} "
+                        f"(due {due.isoformat(timespec='minutes')}).",
+                        episode.episode_id,
+                    )
+                )
+            if episode.ended_at is None:
+                continue
+            missing = record.missing()
+            due = deadlines.record_deadline(rules.calendar, as_utc(episode.ended_at))
+            if missing and now > due:
+                found[key].append(
+                    Condition(
+                        AlertType.RECORD_INCOMPLETE,
+                        Severity.WARNING,
+                        f"The record of episode {episode.episode_id} is incomplete "
+                        f"({len(missing)} field(s) empty: {', '.join(missing[:4])}"
+                        f"{', ...' if len(missing) > 4 else ''}).",
+                        episode.episode_id,
+                    )
+                )
+
+    def _frequent_use(self, now: datetime, book: Rulebook, found: Found) -> None:
+        with Session(self.engine) as session:
+            ep, inc = table(EpisodeRecord), table(IncidentRow)
+            rows = session.execute(
+                select(inc.c.student_ref, ep.c.episode_id, ep.c.site, ep.c.room, ep.c.started_at)
+                .join(ep, inc.c.episode_id == ep.c.episode_id)
+                .where(
+                    inc.c.student_ref.is_not(None),
+                    ep.c.started_at >= now - timedelta(days=400),
+                )
+            ).all()
+        by_student: dict[str, list[tuple[str, str, str, datetime]]] = defaultdict(list)
+        for ref, episode_id, site, room, started in rows:
+            by_student[ref].append((episode_id, site, room, as_utc(started)))
+        for ref, episodes in by_student.items():
+            latest = max(episodes, key=lambda e: e[3])
+            rules = book.for_room(latest[1], latest[2])  # the rules where the student is now
+            threshold = rules.profile.reporting.frequent_use_school_days
+            if threshold is None:
+                continue
+            this_year = rules.calendar.school_year_label(rules.calendar.local_date(now))
+            where = {e[0]: (e[1], e[2]) for e in episodes}
+            reached = deadlines.frequent_use(
+                (deadlines.StudentEpisode(ref, e[0], e[3]) for e in episodes),
+                rules.calendar,
+                threshold,
+            )
+            for hit in reached:
+                if hit.school_year != this_year:
+                    continue
+                found[where[hit.episode_id]].append(
+                    Condition(
+                        AlertType.FREQUENT_USE,
+                        Severity.WARNING,
+                        f"Student {ref} has had episodes on {hit.days} school days in "
+                        f"{hit.school_year} (the {threshold}th on {hit.reached_on}): "
+                        "review the plan (MN 125A.0942 subd. 2(d); 004 I.B CSE referral).",
+                        hit.episode_id,
+                        subject=f"student:{ref}",
+                    )
+                )
+
+
+def attach(collector: Collector, config: CollectorConfig) -> None:
+    """Register the deadline check on a collector (done by ``roomwatch collector``)."""
+    check = DeadlineCheck(
+        collector.store.engine, config, lambda: list(collector.desk.open.values())
+    )
+    collector.add_check(check, COMPLIANCE_TYPES, config.compliance.check_every_s)

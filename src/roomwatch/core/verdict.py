@@ -1,0 +1,539 @@
+"""The verdict on one episode: the audit questions of POLICIES.md, each answered with its
+evidence. Pure: the facts of the episode in, a JSON-ready :class:`Verdict` out.
+
+The questions (POLICIES.md, "What the collected data must answer"):
+
+* ``door_unlocked``: was the door unlocked the whole time (LOCK)?
+* ``watched``: was the student watched the whole time (WATCH)?
+* ``within_limit``: did it end within the limit, with every checkpoint met (LIMIT)?
+* ``environment``: was the room within its temperature, light and CO2 limits (ROOM)?
+* ``parents_notified``: were the parents told in time (NOTIFY)?
+* ``record_complete``: is the incident record complete (RECORD)?
+
+Each answer is ``pass``, ``fail``, ``pending`` (not due yet: the episode is open or a
+deadline is still ahead) or ``unknown`` (the sensors cannot vouch for it: no reading, or
+readings missing for part of the episode). The episode's outcome is the worst of them, in
+that order: fail, pending, unknown, pass.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from roomwatch.core.calendar import SchoolCalendar
+from roomwatch.core.deadlines import (
+    describe_notification_rule,
+    notification_deadline,
+    record_deadline,
+)
+from roomwatch.core.episode_watch import WatchRules
+from roomwatch.core.incident import FIELD_LABELS, IncidentRecord
+from roomwatch.core.policy.model import PolicyProfile, StudentBand
+from roomwatch.core.rules import EnvironmentLimits
+
+#: Evidence lists are cut to this many entries (the count is always given in full).
+EVIDENCE_KEPT = 20
+
+
+class Outcome(StrEnum):
+    PASS = "pass"  # noqa: S105 - an outcome, not a password
+    FAIL = "fail"
+    PENDING = "pending"
+    UNKNOWN = "unknown"
+
+
+_SEVERITY = {Outcome.PASS: 0, Outcome.UNKNOWN: 1, Outcome.PENDING: 2, Outcome.FAIL: 3}
+
+
+def worst(outcomes: Sequence[Outcome]) -> Outcome:
+    return max(outcomes, key=_SEVERITY.__getitem__, default=Outcome.PASS)
+
+
+# ------------------------------------------------------------------------- facts in
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One telemetry row taken during the episode (None: the sensor could not say)."""
+
+    ts: datetime
+    temperature_c: float | None = None
+    lux: float | None = None
+    co2_ppm: float | None = None
+    door_locked: bool | None = None
+    staff_present: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventFact:
+    ts: datetime
+    type: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertFact:
+    alert_id: str
+    type: str
+    raised_at: datetime
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EpisodeFacts:
+    episode_id: str
+    site: str
+    room: str
+    started_at: datetime
+    ended_at: datetime | None
+    profile: PolicyProfile
+    calendar: SchoolCalendar
+    band: StudentBand | None = None
+    checkpoint_count: int = 0
+    readings: Sequence[Reading] = ()
+    events: Sequence[EventFact] = ()
+    alerts: Sequence[AlertFact] = ()
+    record: IncidentRecord = field(default_factory=IncidentRecord)
+    record_version: int = 0
+    record_updated_by: str | None = None
+    record_updated_at: datetime | None = None
+    #: Readings further apart than this leave the stretch between them unvouched for.
+    max_gap_s: float = 30.0
+
+
+# ----------------------------------------------------------------------- verdict out
+
+
+class Item(BaseModel):
+    """One audit question: its answer, a sentence, and the evidence (times in UTC)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    question: str
+    outcome: Outcome
+    summary: str
+    evidence: dict[str, Any]
+
+
+class Verdict(BaseModel):
+    """The verdict on one episode (``model_dump(mode="json")`` for the web app and exports).
+
+    ``items`` are in the order of the module docstring, each with ``id``, ``question``,
+    ``outcome``, ``summary`` and ``evidence`` (a dict whose keys depend on the item).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    episode_id: str
+    site: str
+    room: str
+    profile: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: float | None
+    student_ref: str | None
+    outcome: Outcome
+    computed_at: datetime
+    items: list[Item]
+
+    def item(self, item_id: str) -> Item:
+        return next(i for i in self.items if i.id == item_id)
+
+
+def judge(facts: EpisodeFacts, now: datetime) -> Verdict:
+    """Answer every audit question for the episode, as of ``now``."""
+    items = [
+        _door_unlocked(facts, now),
+        _watched(facts, now),
+        _within_limit(facts, now),
+        _environment(facts, now),
+        _parents_notified(facts, now),
+        _record_complete(facts, now),
+    ]
+    end = facts.ended_at
+    return Verdict(
+        episode_id=facts.episode_id,
+        site=facts.site,
+        room=facts.room,
+        profile=facts.profile.id,
+        started_at=facts.started_at,
+        ended_at=end,
+        duration_s=(end - facts.started_at).total_seconds() if end else None,
+        student_ref=facts.record.student_ref,
+        outcome=worst([i.outcome for i in items]),
+        computed_at=now,
+        items=items,
+    )
+
+
+def _t(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _gaps(facts: EpisodeFacts, now: datetime, has: Any) -> list[dict[str, Any]]:
+    """Stretches of the episode longer than ``max_gap_s`` with no reading that ``has`` a
+    value (from the start to the first, between readings, from the last to the end)."""
+    end = facts.ended_at or now
+    times = [facts.started_at, *sorted(r.ts for r in facts.readings if has(r)), end]
+    gaps = []
+    for a, b in itertools.pairwise(times):
+        seconds = (b - a).total_seconds()
+        if seconds > facts.max_gap_s:
+            gaps.append({"from": _t(a), "to": _t(b), "seconds": round(seconds, 1)})
+    return gaps
+
+
+def _door_unlocked(facts: EpisodeFacts, now: datetime) -> Item:
+    question = "Was the door unlocked the whole time?"
+    known = [r for r in facts.readings if r.door_locked is not None]
+    locked = [r for r in known if r.door_locked]
+    alerts = [a for a in facts.alerts if a.type == "door_locked_while_occupied"]
+    evidence: dict[str, Any] = {
+        "readings": len(known),
+        "locked_readings": len(locked),
+        "locked_at": [_t(r.ts) for r in locked[:EVIDENCE_KEPT]],
+        "alerts": [_alert(a) for a in alerts],
+    }
+    if locked or alerts:
+        first = min([r.ts for r in locked] + [a.raised_at for a in alerts])
+        return Item(
+            id="door_unlocked",
+            question=question,
+            outcome=Outcome.FAIL,
+            summary=f"The door was reported locked during the episode (first at {_t(first)}).",
+            evidence=evidence,
+        )
+    gaps = _gaps(facts, now, lambda r: r.door_locked is not None)
+    evidence["gaps"] = gaps[:EVIDENCE_KEPT]
+    if not known or gaps:
+        return Item(
+            id="door_unlocked",
+            question=question,
+            outcome=Outcome.UNKNOWN,
+            summary="No lock reading for part of the episode."
+            if known
+            else "No lock reading during the episode.",
+            evidence=evidence,
+        )
+    return Item(
+        id="door_unlocked",
+        question=question,
+        outcome=Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
+        summary=f"Unlocked in all {len(known)} readings.",
+        evidence=evidence,
+    )
+
+
+def _alert(a: AlertFact) -> dict[str, Any]:
+    return {
+        "alert_id": a.alert_id,
+        "type": a.type,
+        "raised_at": _t(a.raised_at),
+        "acknowledged_by": a.acknowledged_by,
+        "acknowledged_at": _t(a.acknowledged_at),
+        "resolved_at": _t(a.resolved_at),
+    }
+
+
+def _watched(facts: EpisodeFacts, now: datetime) -> Item:
+    question = "Was the student watched the whole time?"
+    rules = WatchRules.from_profile(facts.profile, facts.band)
+    lapses: list[dict[str, Any]] = []
+    # The agent's own facts: monitoring_lapse, then monitoring_restored with its length.
+    open_lapse: datetime | None = None
+    for e in sorted(facts.events, key=lambda e: e.ts):
+        if e.type == "monitoring_lapse" and open_lapse is None:
+            open_lapse = e.ts
+        elif e.type == "monitoring_restored" and open_lapse is not None:
+            lapses.append(_lapse(open_lapse, e.ts, "agent event"))
+            open_lapse = None
+    if open_lapse is not None:
+        lapses.append(_lapse(open_lapse, facts.ended_at, "agent event"))
+    # The telemetry: staff away longer than the profile allows.
+    away: datetime | None = None
+    for r in sorted(facts.readings, key=lambda r: r.ts):
+        if r.staff_present is False and away is None:
+            away = r.ts
+        elif r.staff_present is not False and away is not None:
+            if (r.ts - away).total_seconds() > rules.lapse_after_s:
+                lapses.append(_lapse(away, r.ts, "telemetry"))
+            away = None
+    if away is not None:
+        end = facts.ended_at or now
+        if (end - away).total_seconds() > rules.lapse_after_s:
+            lapses.append(_lapse(away, facts.ended_at, "telemetry"))
+    alerts = [a for a in facts.alerts if a.type in ("monitoring_lapse", "seclusion_prohibited")]
+    known = [r for r in facts.readings if r.staff_present is not None]
+    evidence: dict[str, Any] = {
+        "lapse_after_s": rules.lapse_after_s,
+        "continuous_required": rules.monitoring,
+        "readings": len(known),
+        "lapses": lapses[:EVIDENCE_KEPT],
+        "lapse_count": len(lapses),
+        "alerts": [_alert(a) for a in alerts],
+    }
+    if lapses or alerts:
+        return Item(
+            id="watched",
+            question=question,
+            outcome=Outcome.FAIL,
+            summary=f"{len(lapses) or len(alerts)} monitoring lapse(s) longer than "
+            f"{rules.lapse_after_s:g} s.",
+            evidence=evidence,
+        )
+    gaps = _gaps(facts, now, lambda r: r.staff_present is not None)
+    evidence["gaps"] = gaps[:EVIDENCE_KEPT]
+    if not known or gaps:
+        return Item(
+            id="watched",
+            question=question,
+            outcome=Outcome.UNKNOWN,
+            summary="No staff-presence reading for part of the episode."
+            if known
+            else "No staff-presence sensor reading during the episode.",
+            evidence=evidence,
+        )
+    return Item(
+        id="watched",
+        question=question,
+        outcome=Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
+        summary=f"Staff present in all {len(known)} readings, no lapse.",
+        evidence=evidence,
+    )
+
+
+def _lapse(start: datetime, end: datetime | None, source: str) -> dict[str, Any]:
+    seconds = round((end - start).total_seconds(), 1) if end else None
+    return {"from": _t(start), "to": _t(end), "seconds": seconds, "source": source}
+
+
+def _within_limit(facts: EpisodeFacts, now: datetime) -> Item:
+    question = "Did it end within the limit, with every checkpoint met?"
+    rules = WatchRules.from_profile(facts.profile, facts.band)
+    end = facts.ended_at or now
+    elapsed = (end - facts.started_at).total_seconds()
+    occurrences = sorted(
+        (c.first_s + n * (c.every_s or 0), c.id, n + 1)
+        for c in rules.checkpoints
+        for n in range(c.occurrences_until(elapsed))
+    )
+    due: list[dict[str, Any]] = [
+        {"checkpoint": cid, "occurrence": n, "due_s": at_s} for at_s, cid, n in occurrences
+    ]
+    checkins = sorted((e for e in facts.events if e.type == "staff_checkin"), key=lambda e: e.ts)
+    # Each occurrence is met by a distinct staff check-in at or after it fell due.
+    unmet, used = [], 0
+    for d in due:
+        due_at = facts.started_at.timestamp() + d["due_s"]
+        while used < len(checkins) and checkins[used].ts.timestamp() < due_at:
+            used += 1
+        if used < len(checkins):
+            d["met_by"] = checkins[used].fields.get("by")
+            d["met_at"] = _t(checkins[used].ts)
+            used += 1
+        else:
+            unmet.append(d)
+    evidence: dict[str, Any] = {
+        "duration_s": round(elapsed, 1),
+        "limit_s": rules.limit_s,
+        "basis": facts.profile.time_limit.basis,
+        "checkpoints_due": due[:EVIDENCE_KEPT],
+        "checkpoints_announced": facts.checkpoint_count,
+        "checkpoints_unmet": len(unmet),
+        "alerts": [_alert(a) for a in facts.alerts if a.type == "time_limit_exceeded"],
+    }
+    over = rules.limit_s is not None and elapsed > rules.limit_s
+    if over or unmet:
+        why = []
+        if over:
+            assert rules.limit_s is not None
+            why.append(f"lasted {elapsed / 60:.1f} min, past the {rules.limit_s / 60:g}-min limit")
+        if unmet:
+            why.append(f"{len(unmet)} checkpoint(s) without a staff check-in")
+        return Item(
+            id="within_limit",
+            question=question,
+            outcome=Outcome.FAIL,
+            summary="; ".join(why).capitalize() + ".",
+            evidence=evidence,
+        )
+    limit = (
+        f"within the {rules.limit_s / 60:g}-min limit"
+        if rules.limit_s is not None
+        else "no numeric limit in the profile"
+    )
+    if facts.ended_at is None:
+        return Item(
+            id="within_limit",
+            question=question,
+            outcome=Outcome.PENDING,
+            summary=f"Still open after {elapsed / 60:.1f} min ({limit}).",
+            evidence=evidence,
+        )
+    return Item(
+        id="within_limit",
+        question=question,
+        outcome=Outcome.PASS,
+        summary=f"Lasted {elapsed / 60:.1f} min, {limit}"
+        + (f"; {len(due)} checkpoint(s) met." if due else "."),
+        evidence=evidence,
+    )
+
+
+def _environment(facts: EpisodeFacts, now: datetime) -> Item:
+    question = "Was the room within its temperature, light and CO2 limits?"
+    limits = EnvironmentLimits.from_profile(facts.profile)
+    checks: dict[str, tuple[str, Any]] = {
+        "temperature_c": ("temperature_c", limits.temperature_c.contains),
+    }
+    if limits.lux_min is not None:
+        lux_min = limits.lux_min
+        checks["lux"] = ("lux", lambda v: v >= lux_min)
+    if limits.co2_max_ppm is not None:
+        co2_max = limits.co2_max_ppm
+        checks["co2_ppm"] = ("co2_ppm", lambda v: v <= co2_max)
+    evidence: dict[str, Any] = {
+        "limits": {
+            "temperature_c": {"min": limits.temperature_c.min, "max": limits.temperature_c.max},
+            "lux_min": limits.lux_min,
+            "co2_max_ppm": limits.co2_max_ppm,
+        }
+    }
+    failing, measured = [], 0
+    for name, (attr, ok) in checks.items():
+        values = [(r.ts, getattr(r, attr)) for r in facts.readings if getattr(r, attr) is not None]
+        if not values:
+            evidence[name] = {"readings": 0}
+            continue
+        measured += 1
+        out = [(ts, v) for ts, v in values if not ok(v)]
+        evidence[name] = {
+            "readings": len(values),
+            "min": min(v for _, v in values),
+            "max": max(v for _, v in values),
+            "outside": len(out),
+            "first_outside_at": _t(out[0][0]) if out else None,
+        }
+        if out:
+            failing.append(name)
+    if failing:
+        return Item(
+            id="environment",
+            question=question,
+            outcome=Outcome.FAIL,
+            summary="Outside the limits: " + ", ".join(failing) + ".",
+            evidence=evidence,
+        )
+    if measured == 0:
+        return Item(
+            id="environment",
+            question=question,
+            outcome=Outcome.UNKNOWN,
+            summary="No environment reading during the episode.",
+            evidence=evidence,
+        )
+    return Item(
+        id="environment",
+        question=question,
+        outcome=Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
+        summary="Every reading within the limits.",
+        evidence=evidence,
+    )
+
+
+def _parents_notified(facts: EpisodeFacts, now: datetime) -> Item:
+    question = "Were the parents notified in time?"
+    rule = facts.profile.parent_notification
+    deadline = notification_deadline(rule, facts.calendar, facts.started_at)
+    record = facts.record
+    at = record.parent_notified_at
+    evidence: dict[str, Any] = {
+        "rule": describe_notification_rule(rule),
+        "deadline": _t(deadline),
+        "notified_at": _t(at),
+        "notified_by": record.parent_notified_by or None,
+        "notified_whom": record.parent_notified_whom or None,
+        "method": record.parent_notification_method.value
+        if record.parent_notification_method
+        else None,
+    }
+    if at is not None:
+        late = (at - deadline).total_seconds()
+        if late > 0:
+            return Item(
+                id="parents_notified",
+                question=question,
+                outcome=Outcome.FAIL,
+                summary=f"Notified {late / 3600:.1f} h after the deadline ({evidence['rule']}).",
+                evidence=evidence,
+            )
+        return Item(
+            id="parents_notified",
+            question=question,
+            outcome=Outcome.PASS,
+            summary=f"Notified at {_t(at)}, {evidence['rule']}.",
+            evidence=evidence,
+        )
+    if now > deadline:
+        return Item(
+            id="parents_notified",
+            question=question,
+            outcome=Outcome.FAIL,
+            summary=f"Not notified; the deadline passed at {_t(deadline)}.",
+            evidence=evidence,
+        )
+    return Item(
+        id="parents_notified",
+        question=question,
+        outcome=Outcome.PENDING,
+        summary=f"Not notified yet; due by {_t(deadline)}.",
+        evidence=evidence,
+    )
+
+
+def _record_complete(facts: EpisodeFacts, now: datetime) -> Item:
+    question = "Is the incident record complete?"
+    missing = facts.record.missing()
+    deadline = record_deadline(facts.calendar, facts.ended_at) if facts.ended_at else None
+    evidence: dict[str, Any] = {
+        "missing": missing,
+        "missing_labels": [FIELD_LABELS[m] for m in missing],
+        "version": facts.record_version,
+        "updated_by": facts.record_updated_by,
+        "updated_at": _t(facts.record_updated_at),
+        "deadline": _t(deadline),
+    }
+    if not missing:
+        return Item(
+            id="record_complete",
+            question=question,
+            outcome=Outcome.PASS,
+            summary=f"Complete (version {facts.record_version}, by {facts.record_updated_by}).",
+            evidence=evidence,
+        )
+    if deadline is not None and now > deadline:
+        return Item(
+            id="record_complete",
+            question=question,
+            outcome=Outcome.FAIL,
+            summary=f"{len(missing)} field(s) still empty after the deadline {_t(deadline)}.",
+            evidence=evidence,
+        )
+    return Item(
+        id="record_complete",
+        question=question,
+        outcome=Outcome.PENDING,
+        summary=f"{len(missing)} field(s) still empty"
+        + (f"; due by {_t(deadline)}." if deadline else " (episode open)."),
+        evidence=evidence,
+    )
