@@ -138,9 +138,16 @@ def test_the_live_board_acknowledge_and_record(browser: Browser, web_stack: WebS
 
     desktop = sign_in(browser, web_stack, "ada", DESKTOP)
     desktop.screenshot(path=str(ARTIFACTS / "board-desktop.png"), full_page=True)
-    for path in ("/alerts", "/rooms", "/audit", "/account"):
+    for path in ("/alerts", "/rooms", "/audit", "/account", "/reports"):
         desktop.goto(web_stack.url + path)
         no_sideways_scroll(desktop)
+    desktop.goto(web_stack.url + "/episodes/ep-browser-1")
+    expect(desktop.locator(".verdict")).to_contain_text("Verdict")
+    desktop.screenshot(path=str(ARTIFACTS / "episode-desktop.png"), full_page=True)
+    desktop.goto(web_stack.url + "/reports")
+    with desktop.expect_download() as download:
+        desktop.get_by_role("button", name="Download").click()
+    assert download.value.suggested_filename.endswith(".pdf")
     desktop.goto(web_stack.url + "/audit")
     expect(desktop.locator("table")).to_contain_text("incident.created")
     expect(desktop.locator("table")).to_contain_text("alert.acknowledged")

@@ -3,6 +3,8 @@ a session cookie (with the CSRF header for changes) or a bearer API token."""
 
 from __future__ import annotations
 
+import logging
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
@@ -10,8 +12,12 @@ from pydantic import ValidationError
 
 from roomwatch.collector import incidents
 from roomwatch.collector.config import RoomSettings
+from roomwatch.compliance import verdicts
+from roomwatch.compliance.render import ReportFormat, filename, render
+from roomwatch.compliance.reports import ReportKind, build_report
 from roomwatch.core.escalation import AcknowledgeError
 from roomwatch.core.policy import available_profiles
+from roomwatch.core.verdict import Verdict
 from roomwatch.web import auth, queries
 from roomwatch.web.context import ApiUser, Ctx, may, may_read_audit
 from roomwatch.web.schemas import (
@@ -31,6 +37,8 @@ from roomwatch.web.schemas import (
     TokenIn,
     TokenOut,
 )
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -145,7 +153,16 @@ def episode_detail(ctx: Ctx, episode_id: str) -> EpisodeDetail:
         ],
         alerts=[AlertOut.of_record(a) for a in queries.alerts(ctx.engine, episode_id=episode_id)],
         record_missing=record.record.missing(),
+        verdict=_verdict(ctx, episode_id),
     )
+
+
+def _verdict(ctx: Ctx, episode_id: str) -> Verdict | None:
+    try:
+        return verdicts.verdict(ctx.engine, episode_id, ctx.collector.config, ctx.now())
+    except Exception:  # the page still shows the facts; the failure is loud in the log
+        log.exception("cannot compute the verdict on episode %s", episode_id)
+        return None
 
 
 @router.get("/episodes/{episode_id}", responses={404: {"description": "no such episode"}})
@@ -273,3 +290,57 @@ def revoke_token(
     if not auth.revoke_token(ctx.engine, token_id, user.user_id, ctx.now()):
         raise HTTPException(404, f"no live token {token_id!r}")
     return Response(status_code=204)
+
+
+#: The longest period one report covers (a school year and then some).
+MAX_REPORT_DAYS = 400
+
+
+def report_file(
+    ctx: Ctx, kind: ReportKind, site: str | None, start: date, end: date, fmt: ReportFormat
+) -> Response:
+    """Build and render a report (shared by the API and the Reports page)."""
+    if end < start:
+        raise HTTPException(422, "the period ends before it starts")
+    if (end - start).days > MAX_REPORT_DAYS:
+        raise HTTPException(422, f"a report covers at most {MAX_REPORT_DAYS} days")
+    if not (start.year >= MIN_YEAR and end.year <= MAX_YEAR):
+        raise HTTPException(422, f"dates must fall in {MIN_YEAR}-{MAX_YEAR}")
+    report = build_report(ctx.engine, kind, site, start, end, ctx.collector.config, ctx.now())
+    return Response(
+        render(report, fmt),
+        media_type=MEDIA_TYPES[fmt],
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename(report, fmt)}"',
+            "X-Audit-Chain-Head": report.audit_chain_head,
+        },
+    )
+
+
+MIN_YEAR, MAX_YEAR = 2000, 2100
+MEDIA_TYPES = {
+    ReportFormat.CSV: "text/csv",
+    ReportFormat.JSON: "application/json",
+    ReportFormat.PDF: "application/pdf",
+}
+
+
+@router.get(
+    "/reports/{kind}",
+    responses={
+        200: {"content": {m: {} for m in MEDIA_TYPES.values()}, "description": "the report"},
+        403: {"description": "admins and auditors only"},
+    },
+)
+def report(
+    kind: ReportKind,
+    ctx: Ctx,
+    user: Annotated[auth.Principal, Depends(may_read_audit)],
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+    site: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    format: ReportFormat = ReportFormat.JSON,
+) -> Response:
+    """A compliance report (docs/compliance.md) as CSV, JSON or PDF; the audit chain head it
+    was made from is in the X-Audit-Chain-Head header and inside the file."""
+    return report_file(ctx, kind, site, start, end, format)

@@ -3,21 +3,23 @@ where that helps), each carrying the session's CSRF token."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, HTTPException, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from roomwatch.collector import incidents
 from roomwatch.collector.config import RoomSettings
 from roomwatch.collector.storage import UserExistsError
+from roomwatch.compliance.render import ReportFormat
+from roomwatch.compliance.reports import ReportKind
 from roomwatch.core.escalation import AcknowledgeError
 from roomwatch.core.incident import FIELD_LABELS, IncidentRecord, NotificationMethod
 from roomwatch.core.policy import StudentBand, available_profiles, load_profile
 from roomwatch.web import auth, charts, queries
-from roomwatch.web.api import episode_detail
+from roomwatch.web.api import episode_detail, report_file
 from roomwatch.web.context import COOKIE, Ctx, PageUser, WebContext, may
 from roomwatch.web.schemas import ID_PATTERN, AlertOut, AuditOut, EpisodeOut, RoomOut
 
@@ -418,3 +420,40 @@ def add_user(
         users=queries.users(ctx.engine),
         user_error=error,
     )
+
+
+# ------------------------------------------------------------------ reports
+
+
+@router.get("/reports")
+def reports_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
+    if user.role not in auth.CAN_READ_AUDIT:
+        raise HTTPException(403, "only admins and auditors download reports")
+    today = ctx.now().date()
+    sites = sorted({room.site for room, _ in queries.rooms(ctx.engine)})
+    return render(
+        ctx,
+        request,
+        "reports.html",
+        user,
+        kinds=[k.value for k in ReportKind],
+        formats=[f.value for f in ReportFormat],
+        sites=sites,
+        start=today.replace(month=1, day=1) if today.month < 8 else today.replace(month=8, day=1),
+        end=today,
+    )
+
+
+@router.get("/reports/download")
+def download_report(
+    ctx: Ctx,
+    user: PageUser,
+    kind: ReportKind,
+    start: Annotated[date, Query(alias="from")],
+    end: Annotated[date, Query(alias="to")],
+    site: Annotated[str, Query(max_length=64)] = "",
+    format: ReportFormat = ReportFormat.PDF,
+) -> Response:
+    if user.role not in auth.CAN_READ_AUDIT:
+        raise HTTPException(403, "only admins and auditors download reports")
+    return report_file(ctx, kind, site or None, start, end, format)

@@ -13,6 +13,7 @@ from roomwatch.collector.storage import as_utc
 from roomwatch.core import rules
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.policy import StudentBand
+from roomwatch.core.verdict import Verdict
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 
@@ -207,6 +208,11 @@ class EpisodeDetail(Out):
     samples: list[SampleOut]
     alerts: list[AlertOut]
     record_missing: list[str]
+    verdict: Verdict | None = Field(
+        description="door unlocked, watched, within the limit, environment, parents notified, "
+        "record complete: each with its evidence (docs/compliance.md); null if it could not "
+        "be computed"
+    )
 
 
 class RecordOut(Out):
