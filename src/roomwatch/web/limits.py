@@ -6,21 +6,16 @@ from __future__ import annotations
 
 import json
 
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_BODY = 1024 * 1024
 
 
-class _TooLargeError(HTTPException):
-    """Raised while the body streams in: the app's error handlers answer 413."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"the request body is over {limit} bytes")
-
-
 class BodyLimit:
-    """ASGI middleware: 413 for a body over ``limit`` bytes, declared or streamed."""
+    """ASGI middleware: 413 for a body over ``limit`` bytes, declared or streamed.
+
+    A streamed body that grows too big is cut off (the app sees the client leave) and
+    whatever the app then answers is replaced by the 413."""
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
         self.app = app
@@ -35,27 +30,37 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
-        started = False
+        over = started = False
 
         async def counted() -> Message:
-            nonlocal seen
+            nonlocal seen, over
+            if over:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
-                    raise _TooLargeError(self.limit)
+                    over = True
+                    return {"type": "http.disconnect"}
             return message
 
         async def watched(message: Message) -> None:
             nonlocal started
+            if over:
+                if not started:
+                    started = True
+                    await self._refuse(send)
+                return
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counted, watched)
-        except _TooLargeError:
-            if not started:
-                await self._refuse(send)
+        except Exception:
+            if not over:
+                raise
+        if over and not started:
+            await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": f"the request body is over {self.limit} bytes"}).encode()
