@@ -192,10 +192,11 @@ def test_control_characters_never_reach_the_database(stack: WebStack) -> None:
             headers={"Content-Type": "application/json"},
         )
         assert answer.status_code == 422, (notes, answer.text)
-    fine = {"version": 0, "record": {"notes": "line one\nline two\ttabbed, café, 学校 🙂"}}
+    notes = "line one\nline two\ttabbed, café, 学校 🙂"
+    fine = {"version": 0, "record": {"notes": notes}}
     saved = api.put(f"/api/v1/episodes/{episode_id}/record", json=fine)
     assert saved.status_code == 200, saved.text
-    assert saved.json()["record"]["notes"] == fine["record"]["notes"]
+    assert saved.json()["record"]["notes"] == notes
     client, csrf = signed_in(stack, "sam")
     page = client.post(
         f"/episodes/{episode_id}/record",
