@@ -518,3 +518,40 @@ def test_a_database_error_is_a_clear_503_and_nothing_stops(stack: WebStack) -> N
             db.execute("ALTER TABLE audit_log_away RENAME TO audit_log")
     assert api.get("/api/v1/audit").status_code == 200
     assert stack.collector.health().ok
+
+
+# ------------------------------------------------------------------ the record form, in a browser
+
+
+def test_the_record_form_uses_the_offset_of_the_time_entered(stack: WebStack) -> None:
+    # Found: the form sent today's UTC offset with the time, so a time on the other side of
+    # a daylight-saving change was stored an hour off.
+    from zoneinfo import ZoneInfo
+
+    from playwright.sync_api import expect, sync_playwright
+
+    zone = ZoneInfo("America/New_York")
+    now = datetime.now(zone)
+    month = 1 if now.dst() else 7  # the other side of the change from today
+    local = datetime(now.year + 1, month, 15, 8, 30, tzinfo=zone)
+    episode_id = episode(stack)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"]
+        )
+        try:
+            page = browser.new_context(timezone_id="America/New_York").new_page()
+            page.goto(stack.url + "/login")
+            page.get_by_label("Username").fill("sam")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page).to_have_url(stack.url + "/")
+            page.goto(f"{stack.url}/episodes/{episode_id}/record")
+            page.locator('input[name="parent_notified_at"]').fill(local.strftime("%Y-%m-%dT%H:%M"))
+            page.get_by_role("button", name="Save record").click()
+            expect(page.get_by_role("status")).to_contain_text("Saved")
+        finally:
+            browser.close()
+    stored = bearer(stack, "aud").get(f"/api/v1/episodes/{episode_id}/record").json()
+    expected = local.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert stored["record"]["parent_notified_at"] == expected
