@@ -105,6 +105,7 @@ class Collector:
         self._queue: queue.Queue[_Valid | _Dead | _Steps | _Attempts | None] = queue.Queue()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._profiles: dict[tuple[str, str], str] = {}
+        self._unknown_profiles: dict[tuple[str, str], str] = {}
         self._views: dict[tuple[str, str], RoomView] = {}
         self._views_lock = threading.RLock()
         self._scheduler = BackgroundScheduler(timezone="UTC")
@@ -338,7 +339,8 @@ class Collector:
             return
         rooms = rooms | {(t.alert.site, t.alert.room) for t in transitions}
         change = Change(rooms, tuple(transitions))
-        for listener in self.listeners:
+        # A copy: the web server adds and removes its listener on its own thread.
+        for listener in tuple(self.listeners):
             try:
                 listener(change)
             except Exception:
@@ -385,7 +387,12 @@ class Collector:
         applied from the next evaluation on)."""
         self.store.register_room(site, room, settings, by, self.clock.now())
         key = (site, room)
-        self._registered[key] = settings
+        if settings.profile is None and settings.student_band is None:
+            # Nothing set: as after a restart (registered_rooms skips such rows), the
+            # config file and the agent's report decide again.
+            self._registered.pop(key, None)
+        else:
+            self._registered[key] = settings
         with self._views_lock:
             self._views.setdefault(key, RoomView(site, room))
         self._tell(frozenset({key}), [])
@@ -459,12 +466,16 @@ class Collector:
         try:
             return load_profile(profile_id)
         except ProfileError:
-            log.warning(
-                "room %s/%s reports unknown profile %r; using %s",
-                *key,
-                profile_id,
-                self.config.default_profile,
-            )
+            # Once per room and profile: the live board asks for the room several times a
+            # second, and a warning each time would bury everything else in the log.
+            if self._unknown_profiles.get(key) != profile_id:
+                self._unknown_profiles[key] = profile_id
+                log.warning(
+                    "room %s/%s reports unknown profile %r; using %s",
+                    *key,
+                    profile_id,
+                    self.config.default_profile,
+                )
             return load_profile(self.config.default_profile)
 
     # ----------------------------------------------------------------- writer

@@ -28,6 +28,7 @@ from roomwatch.web.schemas import (
     EpisodeOut,
     MeOut,
     PushSubscriptionIn,
+    PushUnsubscribe,
     RecordIn,
     RecordOut,
     RoomOut,
@@ -241,6 +242,19 @@ def subscribe(
     ctx.push.subscribe(
         user.user_id, str(body.endpoint), body.keys.p256dh, body.keys.auth, ctx.now()
     )
+    return Response(status_code=204)
+
+
+@router.delete(
+    "/push/subscriptions", status_code=204, responses={404: {"description": "none of yours"}}
+)
+def unsubscribe(
+    body: PushUnsubscribe, ctx: Ctx, user: Annotated[auth.Principal, may("push")]
+) -> Response:
+    """Stop alerts to one device. Only your own subscriptions: another user's endpoint
+    answers 404 and stays."""
+    if ctx.push is None or not ctx.push.unsubscribe(user.user_id, body.endpoint):
+        raise HTTPException(404, "no push subscription of yours with that endpoint")
     return Response(status_code=204)
 
 

@@ -3,6 +3,7 @@ and a JSON API. :class:`WebServer` runs it beside a running :class:`Collector`."
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -14,18 +15,29 @@ from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import FileResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import (
+    FileResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DataError, DBAPIError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from roomwatch import __version__
 from roomwatch.collector.config import WebSettings
 from roomwatch.collector.service import Change, Collector
 from roomwatch.core import rules
-from roomwatch.web import api, pages, push, queries
-from roomwatch.web.context import MaybeUser, SignInRequiredError, WebContext, page_user
+from roomwatch.web import api, auth, pages, push, queries
+from roomwatch.web.context import COOKIE, MaybeUser, SignInRequiredError, WebContext, page_user
+from roomwatch.web.limits import BodyLimit
 from roomwatch.web.live import Event, Hub
 from roomwatch.web.schemas import AlertOut, RoomOut
 
@@ -69,7 +81,9 @@ def create_app(
     def render_alert(t: rules.Transition) -> Event:
         alert = AlertOut.of_open(t.alert, t.state.value)
         names = queries.display_names(collector.store.engine)
-        html = templates.get_template("_alert_row.html").render(alert=alert, names=names, user=None)
+        row = templates.get_template("_alert_row.html")
+        html = row.render(alert=alert, names=names, user=None)
+        readonly = row.render(alert=alert, names=names, user=None, readonly=True)
         return Event(
             "alert",
             {
@@ -81,6 +95,7 @@ def create_app(
                 "title": f"{alert.title} in {alert.site}/{alert.room}",
                 "message": alert.message,
             },
+            readonly={"html": readonly},
         )
 
     hub = Hub(render_room, render_alert)
@@ -119,10 +134,24 @@ def create_app(
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
 
     @app.get("/events", include_in_schema=False)
-    async def events(user: MaybeUser) -> Response:
-        page_user(user)
+    async def events(request: Request, user: MaybeUser) -> Response:
+        reader = page_user(user)
+        bearer = request.headers.get("authorization", "")
+        cookie = request.cookies.get(COOKIE, "")
+
+        def signed_in() -> bool:
+            scheme, _, secret = bearer.partition(" ")
+            if scheme.lower() == "bearer" and secret:
+                again = auth.from_token(ctx.engine, secret.strip(), ctx.now)
+            else:
+                again = auth.from_session(ctx.engine, cookie, ctx.now())
+            return again is not None and again.user_id == reader.user_id
+
+        async def still_signed_in() -> bool:
+            return await run_in_threadpool(signed_in)
+
         return StreamingResponse(
-            hub.stream(),
+            hub.stream(still_signed_in, readonly=not reader.may("acknowledge")),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
@@ -144,17 +173,53 @@ def create_app(
     async def to_login(request: Request, exc: SignInRequiredError) -> Response:
         return RedirectResponse("/login", status_code=303)
 
+    def error_page(
+        request: Request, status: int, detail: object, headers: dict[str, str] | None = None
+    ) -> Response:
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"user": None, "status": status, "detail": detail},
+            status_code=status,
+            headers=headers,
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return await http_exception_handler(request, exc)
-        return templates.TemplateResponse(
-            request,
-            "error.html",
-            {"user": None, "status": exc.status_code, "detail": exc.detail},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+        return error_page(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's own handler echoes the input back and fails (500) on a lone surrogate
+        # ("\ud800" is valid JSON but not UTF-8): escape everything to ASCII instead.
+        errors = jsonable_encoder(exc.errors())
+        if request.url.path.startswith("/api/"):
+            return AsciiJSONResponse({"detail": errors}, status_code=422)
+        wrong = "; ".join(
+            f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'request'}: {e.get('msg')}"
+            for e in errors
         )
+        return error_page(request, 422, wrong.encode("ascii", "backslashreplace").decode())
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        log.warning("the database refused a value from %s: %s", request.url.path, exc.orig)
+        detail = "a value in the request cannot be stored (e.g. a NUL character)"
+        if request.url.path.startswith("/api/"):
+            return AsciiJSONResponse({"detail": detail}, status_code=422)
+        return error_page(request, 422, detail)
+
+    @app.exception_handler(DBAPIError)
+    async def database_down(request: Request, exc: DBAPIError) -> Response:
+        # The collector goes on (alerts do not wait for the database); say so plainly.
+        log.error("database error answering %s: %s", request.url.path, exc)
+        detail = "the database is not answering; the live board and alerts go on. Try again."
+        headers = {"Retry-After": "5"}
+        if request.url.path.startswith("/api/"):
+            return AsciiJSONResponse({"detail": detail}, status_code=503, headers=headers)
+        return error_page(request, 503, detail, headers)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -169,7 +234,15 @@ def create_app(
         )
         return response
 
+    app.add_middleware(BodyLimit)
     return app
+
+
+class AsciiJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: safe for any string Python holds."""
+
+    def render(self, content: object) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False).encode()
 
 
 class WebServer:

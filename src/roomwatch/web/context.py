@@ -88,7 +88,7 @@ PageUser = Annotated[auth.Principal, Depends(page_user)]
 ApiUser = Annotated[auth.Principal, Depends(api_user)]
 
 
-async def _offered_csrf(request: Request) -> str | None:
+async def offered_csrf(request: Request) -> str | None:
     offered = request.headers.get(CSRF_HEADER)
     if offered is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -107,11 +107,25 @@ def may(action: str) -> object:
             raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
         if not user.may(action):
             raise HTTPException(403, f"a {user.role} may not {action.replace('_', ' ')}")
-        if not auth.csrf_ok(user, await _offered_csrf(request)):
+        if not auth.csrf_ok(user, await offered_csrf(request)):
             raise HTTPException(403, "the form is stale or forged (CSRF token); reload the page")
         return user
 
     return Depends(check)
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a browser sent this request from one of our own pages (login CSRF: a form on
+    another site must not sign a victim in to the attacker's account). Browsers send
+    Sec-Fetch-Site, or at least Origin, with every POST; other clients send neither."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
+    return origin != "null" and origin.split("://", 1)[-1] == host
 
 
 def may_read_audit(user: ApiUser) -> auth.Principal:

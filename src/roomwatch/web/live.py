@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 from roomwatch.collector.service import Change
@@ -31,11 +31,17 @@ QUEUE_SIZE = 500
 class Event:
     name: str
     data: dict[str, object]
+    #: What replaces parts of ``data`` for a reader who may not act (an auditor's page gets
+    #: an alert row without the Acknowledge button).
+    readonly: dict[str, object] | None = None
 
-    def encode(self) -> bytes:
-        payload = json.dumps(self.data, separators=(",", ":"))
+    def encode(self, readonly: bool = False) -> bytes:
+        data = {**self.data, **self.readonly} if readonly and self.readonly else self.data
+        payload = json.dumps(data, separators=(",", ":"))
         return f"event: {self.name}\ndata: {payload}\n\n".encode()
 
+
+_KEEPALIVE = Event("keep-alive", {})
 
 RenderRoom = Callable[[tuple[str, str]], Event | None]
 RenderAlert = Callable[[rules.Transition], Event]
@@ -50,6 +56,8 @@ class Hub:
         self._clients: set[asyncio.Queue[Event | None]] = set()
         self._dirty: set[tuple[str, str]] = set()
         self._flusher: asyncio.Task[None] | None = None
+        #: Silence longer than this gets a comment line (and a check of the sign-in).
+        self.keepalive_s = 15.0
 
     # -------------------------------------------------------- the server's loop
 
@@ -64,21 +72,34 @@ class Hub:
         for queue in list(self._clients):
             self._offer(queue, None)
 
-    async def stream(self) -> AsyncIterator[bytes]:
-        """One page's events; ends when the hub stops or the page falls behind."""
+    async def stream(
+        self,
+        still_signed_in: Callable[[], Awaitable[bool]] | None = None,
+        readonly: bool = False,
+    ) -> AsyncIterator[bytes]:
+        """One page's events; ends when the hub stops, the page falls behind, or (checked
+        every ``keepalive_s``) its sign-in has ended: signed out, expired or disabled."""
         queue: asyncio.Queue[Event | None] = asyncio.Queue(QUEUE_SIZE)
         self._clients.add(queue)
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         try:
             yield b"retry: 2000\n\n"  # reconnect quickly after a restart
             while True:
                 try:
-                    event = await asyncio.wait_for(queue.get(), timeout=15)
+                    event = await asyncio.wait_for(queue.get(), timeout=self.keepalive_s)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"  # proxies close silent connections
-                    continue
+                    event = _KEEPALIVE
                 if event is None:
                     return
-                yield event.encode()
+                if still_signed_in is not None and loop.time() - checked >= self.keepalive_s:
+                    if not await still_signed_in():
+                        return
+                    checked = loop.time()
+                if event is _KEEPALIVE:
+                    yield b": keep-alive\n\n"  # proxies close silent connections
+                else:
+                    yield event.encode(readonly)
         finally:
             self._clients.discard(queue)
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from roomwatch.collector import incidents
 from roomwatch.collector.config import RoomSettings
@@ -20,8 +21,24 @@ from roomwatch.core.incident import FIELD_LABELS, IncidentRecord, NotificationMe
 from roomwatch.core.policy import StudentBand, available_profiles, load_profile
 from roomwatch.web import auth, charts, queries
 from roomwatch.web.api import episode_detail, report_file
-from roomwatch.web.context import COOKIE, Ctx, PageUser, WebContext, may
-from roomwatch.web.schemas import ID_PATTERN, AlertOut, AuditOut, EpisodeOut, RoomOut
+from roomwatch.web.context import (
+    COOKIE,
+    Ctx,
+    MaybeUser,
+    PageUser,
+    WebContext,
+    may,
+    offered_csrf,
+    same_origin,
+)
+from roomwatch.web.schemas import (
+    ID_PATTERN,
+    AlertOut,
+    AuditOut,
+    EpisodeOut,
+    RoomOut,
+    unstorable_fields,
+)
 
 router = APIRouter(include_in_schema=False)
 
@@ -61,7 +78,11 @@ def login(
     username: Annotated[str, Form(max_length=150)],
     password: Annotated[str, Form(max_length=1000)],
 ) -> Response:
-    signed = auth.sign_in(ctx.engine, username, password, ctx.settings.session_hours, ctx.now())
+    if not same_origin(request):
+        raise HTTPException(403, "sign in from Roomwatch's own sign-in page")
+    signed = None
+    if username.isprintable():  # a NUL byte would be a database error on PostgreSQL
+        signed = auth.sign_in(ctx.engine, username, password, ctx.settings.session_hours, ctx.now())
     if signed is None:
         return render(
             ctx,
@@ -73,6 +94,10 @@ def login(
             username=username,
         )
     token, _ = signed
+    # A new session each time; the one this browser had before (if any) ends now.
+    previous = request.cookies.get(COOKIE)
+    if previous:
+        auth.sign_out(ctx.engine, previous)
     response = RedirectResponse("/", status_code=303)
     secure = ctx.settings.secure_cookies
     if secure is None:
@@ -91,12 +116,15 @@ def login(
 
 
 @router.post("/logout")
-def logout(
-    request: Request, ctx: Ctx, user: Annotated[auth.Principal, may("sign_out")]
-) -> Response:
+async def logout(request: Request, ctx: Ctx, user: MaybeUser) -> Response:
+    """Every role may sign out (with the session's CSRF token, so no other site can sign
+    anyone out); a session that has already ended just loses its cookie."""
     token = request.cookies.get(COOKIE)
-    if token:
-        auth.sign_out(ctx.engine, token)
+    if user is not None and user.csrf_token is not None:
+        if not auth.csrf_ok(user, await offered_csrf(request)):
+            raise HTTPException(403, "the form is stale or forged (CSRF token); reload the page")
+        if token:
+            await run_in_threadpool(auth.sign_out, ctx.engine, token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -237,20 +265,30 @@ def _yes_no(value: str | None) -> bool | None:
     return {"yes": True, "no": False}.get(value or "")
 
 
+#: The widest UTC offsets there are (UTC-12 to UTC+14), in minutes.
+MAX_OFFSET_MIN = 14 * 60
+
+
 def _when(local: str, offset_min: str) -> datetime | None:
     """A datetime-local value plus the browser's UTC offset (JS getTimezoneOffset, minutes)."""
     if not local:
         return None
     moment = datetime.fromisoformat(local)
     if moment.tzinfo is not None:
-        return moment
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{local} is not a time anyone notified a parent") from None
     try:
         offset = int(offset_min)
     except ValueError:
-        raise ValueError(
-            "the time zone of the notification time is unknown; reload the page"
-        ) from None
-    return (moment + timedelta(minutes=offset)).replace(tzinfo=UTC)
+        offset = MAX_OFFSET_MIN + 1
+    if abs(offset) > MAX_OFFSET_MIN:
+        raise ValueError("the time zone of the notification time is unknown; reload the page")
+    try:
+        return (moment + timedelta(minutes=offset)).replace(tzinfo=UTC)
+    except OverflowError:
+        raise ValueError(f"{local} is not a time anyone notified a parent") from None
 
 
 @router.post("/episodes/{episode_id}/record")
@@ -280,6 +318,10 @@ async def save_record(
             fields["parent_notified_at"], raw.get("tz_offset_min", "")
         )
         record = IncidentRecord.model_validate(fields)
+        errors += [
+            f"{FIELD_LABELS.get(name, name)}: control characters are not allowed"
+            for name in unstorable_fields(record)
+        ]
     except ValidationError as exc:
         for e in exc.errors():
             name = str(e["loc"][0]) if e["loc"] else ""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import ipaddress
+import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from roomwatch.collector.models import AlertRecord, AuditEntry, EpisodeRecord
 from roomwatch.collector.service import RoomState
@@ -224,11 +226,37 @@ class RecordOut(Out):
     updated_by: str | None
 
 
+def unstorable_fields(record: IncidentRecord) -> list[str]:
+    """The record's text fields holding characters no database should get: control
+    characters other than tab and line breaks (PostgreSQL refuses NUL outright) and lone
+    surrogates (not UTF-8 at all)."""
+    bad = []
+    for name, value in record.model_dump().items():
+        if isinstance(value, str) and any(
+            unicodedata.category(c) in ("Cc", "Cs") and c not in "\t\n\r" for c in value
+        ):
+            bad.append(name)
+    return bad
+
+
 class RecordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int = Field(ge=0, le=2**31 - 1)
     record: IncidentRecord
+
+    @model_validator(mode="after")
+    def _storable(self) -> RecordIn:
+        bad = unstorable_fields(self.record)
+        if bad:
+            raise ValueError(f"control characters are not allowed in {', '.join(bad)}")
+        at = self.record.parent_notified_at
+        try:
+            if at is not None:
+                at.astimezone(UTC)  # stored in UTC: year 1 at +01:00 has no UTC time
+        except OverflowError:
+            raise ValueError("parent_notified_at is out of range") from None
+        return self
 
 
 class RoomRegistration(BaseModel):
@@ -272,6 +300,30 @@ class PushSubscriptionIn(BaseModel):
 
     endpoint: HttpUrl = Field(max_length=1000)
     keys: PushKeys
+
+    @field_validator("endpoint")
+    @classmethod
+    def _push_service(cls, url: HttpUrl) -> HttpUrl:
+        """The collector POSTs to this URL: an https push service, never an internal address
+        (plain http only to this machine itself, for a local test push service)."""
+        host = (url.host or "").strip("[]")
+        if url.scheme == "http" and host in ("localhost", "127.0.0.1", "::1"):
+            return url
+        if url.scheme != "https":
+            raise ValueError("a push endpoint is an https URL of the browser's push service")
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return url  # a name: push services are public names
+        if not address.is_global:
+            raise ValueError("a push endpoint may not point at a private or local address")
+        return url
+
+
+class PushUnsubscribe(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint: str = Field(min_length=1, max_length=1000)
 
 
 class TokenIn(BaseModel):

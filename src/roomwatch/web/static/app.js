@@ -116,6 +116,14 @@
   function recordForm() {
     const offset = document.querySelector("[data-tz-offset]");
     if (offset) offset.value = String(new Date().getTimezoneOffset());
+    // The offset of the time entered, not of today: across a daylight-saving change they
+    // differ by an hour. A "YYYY-MM-DDTHH:MM" string is parsed as local time.
+    const form = document.getElementById("record-form");
+    if (form && offset) form.addEventListener("submit", () => {
+      const at = form.querySelector('input[name="parent_notified_at"]');
+      const d = at && at.value ? new Date(at.value) : new Date();
+      if (!isNaN(d)) offset.value = String(d.getTimezoneOffset());
+    });
     document.querySelectorAll("input[data-value]").forEach((input) => {
       const v = input.dataset.value;
       if (!v) return;
