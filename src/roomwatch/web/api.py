@@ -63,7 +63,7 @@ def me(user: ApiUser) -> MeOut:
 @router.get("/rooms")
 def rooms(ctx: Ctx, user: ApiUser) -> list[RoomOut]:
     """Every room the collector has heard from (or an admin registered), live."""
-    return [RoomOut.of(s) for s in ctx.collector.room_states()]
+    return [RoomOut.of(s, ctx.now()) for s in ctx.collector.room_states()]
 
 
 @router.get("/rooms/{site}/{room}", responses={404: {"description": "no such room"}})
@@ -71,7 +71,7 @@ def room(site: SiteId, room: RoomId, ctx: Ctx, user: ApiUser) -> RoomOut:
     state = ctx.collector.room_state((site, room))
     if state is None:
         raise HTTPException(404, f"no room {site}/{room}")
-    return RoomOut.of(state)
+    return RoomOut.of(state, ctx.now())
 
 
 @router.put(
@@ -95,7 +95,7 @@ def register_room(
     ctx.collector.register_room(site, room, settings, user.user_id)
     state = ctx.collector.room_state((site, room))
     assert state is not None
-    return RoomOut.of(state)
+    return RoomOut.of(state, ctx.now())
 
 
 @router.get("/alerts")

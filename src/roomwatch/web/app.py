@@ -74,7 +74,7 @@ def create_app(
         state = collector.room_state(key)
         if state is None:
             return None
-        room = RoomOut.of(state)
+        room = RoomOut.of(state, collector.clock.now())
         html = templates.get_template("_room_card.html").render(room=room)
         return Event("room", {"id": room.dom_id, "html": html})
 

@@ -135,7 +135,7 @@ async def logout(request: Request, ctx: Ctx, user: MaybeUser) -> Response:
 
 @router.get("/")
 def board(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
-    rooms = [RoomOut.of(s) for s in ctx.collector.room_states()]
+    rooms = [RoomOut.of(s, ctx.now()) for s in ctx.collector.room_states()]
     alerts = [AlertOut.of_open(a) for a in ctx.collector.open_alerts()]
     return render(ctx, request, "board.html", user, rooms=rooms, alerts=alerts, names=_names(ctx))
 
@@ -188,7 +188,7 @@ def episode_page(request: Request, episode_id: str, ctx: Ctx, user: PageUser) ->
     detail = episode_detail(ctx, episode_id)
     ep = detail.episode
     state = ctx.collector.room_state((ep.site, ep.room))
-    room = RoomOut.of(state) if state else None
+    room = RoomOut.of(state, ctx.now()) if state else None
     temps = [(s.at, s.temperature_c) for s in detail.samples]
     lux = [(s.at, s.lux) for s in detail.samples]
     return render(
@@ -362,7 +362,9 @@ async def _render_async(
 
 @router.get("/rooms")
 def rooms_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
-    live = {(s.view.site, s.view.room): RoomOut.of(s) for s in ctx.collector.room_states()}
+    live = {
+        (s.view.site, s.view.room): RoomOut.of(s, ctx.now()) for s in ctx.collector.room_states()
+    }
     return render(
         ctx,
         request,

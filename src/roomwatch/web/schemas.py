@@ -50,6 +50,10 @@ class RoomOut(Out):
     co2_max_ppm: float | None
     episode_id: str | None
     episode_started: datetime | None
+    elapsed_s: float | None = Field(
+        description="the episode's age by the collector's clock when this was made (timers "
+        "count on from it, so a device with a wrong clock still shows the right time)"
+    )
     limit_s: float | None
     warning_s: float | None
     faults: dict[str, str]
@@ -65,7 +69,7 @@ class RoomOut(Out):
         return "room-" + "".join(c if c.isalnum() else "-" for c in self.key)
 
     @classmethod
-    def of(cls, state: RoomState) -> RoomOut:
+    def of(cls, state: RoomState, now: datetime) -> RoomOut:
         v, t, limits = state.view, state.view.telemetry, state.limits
         worst = max(
             (a.severity.value for a in state.alerts),
@@ -95,6 +99,7 @@ class RoomOut(Out):
             co2_max_ppm=limits.co2_max_ppm,
             episode_id=v.episode_id,
             episode_started=v.episode_started,
+            elapsed_s=(now - v.episode_started).total_seconds() if v.episode_started else None,
             limit_s=state.watch.limit_s,
             warning_s=state.watch.warning_s,
             faults=dict(v.faults),

@@ -15,12 +15,15 @@
 
   // ---- episode timers against their limit
   function pad(n) { return String(n).padStart(2, "0"); }
+  // The server says how old the episode was when it drew the card; count on from there
+  // with this device's monotonic clock (a phone's wall clock may be minutes off).
   function tickTimers() {
-    const now = Date.now();
-    document.querySelectorAll(".timer[data-start]").forEach((el) => {
-      const start = Date.parse(el.dataset.start);
-      if (isNaN(start)) return;
-      const s = Math.max(0, Math.floor((now - start) / 1000));
+    const now = performance.now();
+    document.querySelectorAll(".timer[data-elapsed]").forEach((el) => {
+      const elapsed = parseFloat(el.dataset.elapsed);
+      if (isNaN(elapsed)) return;
+      if (!el.dataset.seenAt) el.dataset.seenAt = String(now);
+      const s = Math.max(0, Math.floor(elapsed + (now - parseFloat(el.dataset.seenAt)) / 1000));
       el.textContent = `${Math.floor(s / 60)}:${pad(s % 60)}`;
       const limit = parseFloat(el.dataset.limit), warning = parseFloat(el.dataset.warning);
       el.classList.toggle("over", !isNaN(limit) && s >= limit);
