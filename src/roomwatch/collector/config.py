@@ -7,11 +7,21 @@ from typing import Annotated, Literal
 
 import platformdirs
 import tzlocal
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from roomwatch.core.calendar import SchoolCalendar
 from roomwatch.core.policy import StudentBand, available_profiles
 from roomwatch.firmware_config.mqtt import MqttSettings
+
+
+def _known_profile(value: str) -> str:
+    if value not in available_profiles():
+        raise ValueError(f"unknown policy profile {value!r}")
+    return value
+
+
+#: A policy profile id that exists (roomwatch policies list).
+ProfileName = Annotated[str, AfterValidator(_known_profile)]
 
 
 def default_database_url() -> str:
@@ -24,17 +34,12 @@ class RoomSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    profile: str | None = Field(None, description="Overrides the profile the agent reports.")
+    profile: ProfileName | None = Field(
+        None, description="Overrides the profile the agent reports."
+    )
     student_band: StudentBand | None = Field(
         None, description="elementary or secondary, where the profile's limits differ by band."
     )
-
-    @field_validator("profile")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_profiles():
-            raise ValueError(f"unknown policy profile {value!r}")
-        return value
 
 
 class NotifySettings(BaseModel):
@@ -155,7 +160,7 @@ class ReportDelivery(BaseModel):
     formats: list[ReportFormatName] = Field(default_factory=_pdf_and_csv, min_length=1)
     site: str | None = Field(None, description="One site's reports; null: the whole district.")
     lead_days: int = Field(7, ge=0, le=60, description="Sent this many days before the due date.")
-    profile: str | None = Field(
+    profile: ProfileName | None = Field(
         None,
         description="Whose due dates (reporting.quarterly_due/annual_due); null: default_profile.",
     )
@@ -165,13 +170,6 @@ class ReportDelivery(BaseModel):
     annual_due: MonthDay | None = Field(
         None, description="MM-DD date overriding the profile's annual due date."
     )
-
-    @field_validator("profile")
-    @classmethod
-    def _known(cls, value: str | None) -> str | None:
-        if value is not None and value not in available_profiles():
-            raise ValueError(f"unknown policy profile {value!r}")
-        return value
 
 
 class CollectorConfig(BaseModel):
@@ -192,7 +190,7 @@ class CollectorConfig(BaseModel):
         pattern=r"^[A-Za-z0-9_-]{1,40}$",
         description="Join a shared subscription group ($share/<group>/...) with other collectors.",
     )
-    default_profile: str = Field(
+    default_profile: ProfileName = Field(
         "default", description="Profile for a room until its agent reports one."
     )
     late_after_s: float = Field(
@@ -236,10 +234,3 @@ class CollectorConfig(BaseModel):
 
     def calendar_for(self, site: str) -> SchoolCalendar:
         return self.calendars.get(site, self.school_calendar)
-
-    @field_validator("default_profile")
-    @classmethod
-    def _known_profile(cls, value: str) -> str:
-        if value not in available_profiles():
-            raise ValueError(f"unknown policy profile {value!r}")
-        return value

@@ -300,6 +300,18 @@ async def save_record(
 ) -> HTMLResponse:
     form = await request.form()
     raw = {k: v for k, v in form.items() if isinstance(v, str)}
+    # Validation and the database work run on the thread pool, off the event loop that
+    # carries every open page's live updates.
+    return await run_in_threadpool(_save_record, ctx, request, user, episode_id, raw)
+
+
+def _save_record(
+    ctx: WebContext,
+    request: Request,
+    user: auth.Principal,
+    episode_id: str,
+    raw: dict[str, str],
+) -> HTMLResponse:
     values: dict[str, Any] = {name: raw.get(name, "").strip() for name in FIELD_LABELS}
     errors: list[str] = []
     try:
@@ -329,32 +341,16 @@ async def save_record(
     except ValueError as exc:
         errors.append(f"{FIELD_LABELS['parent_notified_at']}: {exc}")
     if errors or record is None:
-        return await _render_async(ctx, request, user, episode_id, values, version, errors, 400)
+        return _record_form(ctx, request, user, episode_id, values, version, errors, 400)
     try:
         stored = incidents.save(ctx.engine, episode_id, record, user.user_id, version, ctx.now)
     except incidents.UnknownEpisodeError:
         raise HTTPException(404, f"no episode {episode_id!r}") from None
     except incidents.StaleRecordError as exc:
-        return await _render_async(
-            ctx, request, user, episode_id, values, exc.actual, [str(exc)], 409
-        )
-    return await _render_async(
+        return _record_form(ctx, request, user, episode_id, values, exc.actual, [str(exc)], 409)
+    return _record_form(
         ctx, request, user, episode_id, _form_values(stored.record), stored.version, [], 200, True
     )
-
-
-async def _render_async(
-    ctx: WebContext,
-    request: Request,
-    user: auth.Principal,
-    episode_id: str,
-    values: dict[str, Any],
-    version: int,
-    errors: list[str],
-    status_code: int,
-    saved: bool = False,
-) -> HTMLResponse:
-    return _record_form(ctx, request, user, episode_id, values, version, errors, status_code, saved)
 
 
 # ------------------------------------------------------------------ rooms
