@@ -122,6 +122,22 @@ def test_reconcile_raises_once_then_resolves_when_cleared() -> None:
     assert resolved.at == T0 + timedelta(seconds=2)
 
 
+def test_a_replayed_older_reading_never_resolves_before_the_raise() -> None:
+    raised = rules.reconcile(
+        {},
+        "s",
+        "r",
+        rules.telemetry_conditions(telemetry(door_locked=True), LIMITS),
+        rules.TELEMETRY_TYPES,
+        T0,
+    )
+    book = {raised[0].alert.key: raised[0].alert}
+    earlier = T0 - timedelta(seconds=30)  # an outbox replay of a reading from before
+    (resolved,) = rules.reconcile(book, "s", "r", [], rules.TELEMETRY_TYPES, earlier)
+    assert resolved.state is wire.AlertState.RESOLVED
+    assert resolved.at == T0
+
+
 def test_reconcile_leaves_other_rooms_and_other_owners_alone() -> None:
     other = rules.OpenAlert(
         "x",

@@ -204,5 +204,6 @@ def reconcile(
     for key, alert in open_alerts.items():
         if key[0] == site and key[1] == room and alert.type in owned and key not in current:
             resolved = replace(alert, state=AlertState.RESOLVED)
-            transitions.append(Transition(resolved, AlertState.RESOLVED, at))
+            # A replayed older message may clear it: never before it was raised.
+            transitions.append(Transition(resolved, AlertState.RESOLVED, max(at, alert.raised_at)))
     return transitions
