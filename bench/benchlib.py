@@ -103,6 +103,8 @@ class Mosquitto:
         )
         self.log = self.folder / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
+        #: The collector process on this broker, when ``broker_and_collector`` started one.
+        self.collector: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -223,6 +225,7 @@ def broker_and_collector(
     """A fresh Mosquitto and a fresh collector (its own process and database) on it."""
     with Mosquitto(folder, nodelay, loaded) as broker:
         collector = start_collector(broker, folder / "collector", config)
+        broker.collector = collector
         try:
             # Subscribed before any agent starts: nothing is missed and replayed 15 s later.
             if not wait_until(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -95,6 +96,9 @@ def one_run(
         try:
             if not benchlib.wait_until(lambda: broker.logged("bench-sub", "telemetry"), 30):
                 raise benchlib.BenchError("mosquitto_sub never subscribed")
+            assert broker.collector is not None
+            collector_pid = broker.collector.pid
+            cpu_before = benchlib.proc_cpu_s(collector_pid)
             start_ns = time.perf_counter_ns() + 500_000_000
             start_wall = time.time() + 0.5
             started = []
@@ -129,11 +133,13 @@ def one_run(
                 if now != stored:
                     stored, moved_at = now, time.time()
             all_stored_wall = time.time() if stored >= sent else float("nan")
+            collector_cpu_s = benchlib.proc_cpu_s(collector_pid) - cpu_before
             benchlib.wait_until(lambda: _sub_times(sub_out)[0] >= sent, 60, 0.5)
         finally:
             benchlib.stop_process(sub)
         sub_count, sub_first, sub_last = _sub_times(sub_out)
     counts = _db_counts(folder / "collector" / "collector.db")
+    log_lines = (folder / "collector" / "collector.log").read_text(errors="replace").splitlines()
     publish_s = (last_ns - first_ns) / 1e9
     collector_s = all_stored_wall - start_wall
     return {
@@ -150,7 +156,12 @@ def one_run(
         "collector_in_window_msg_s": in_window / duration,
         "collector_drain_after_window_s": collector_s - duration,
         "collector_timeline": timeline,
+        # CPU the collector spent per message stored: its cost, whatever else ran.
+        "collector_cpu_us_per_msg": collector_cpu_s / sent * 1e6 if sent else 0.0,
+        "load_average_after": os.getloadavg()[0],
         "database": counts,
+        "collector_log_lines": len(log_lines),
+        "collector_log_head": log_lines[:5],
         "nothing_lost": (
             counts["message_telemetry"] == sent
             and counts["telemetry_rows"] == sent
@@ -177,7 +188,8 @@ def run(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
         )
         benchlib.log(
             f"ingest: offered {result['offered_msg_s']:.0f}/s, mosquitto_sub "
-            f"{result['mosquitto_sub_msg_s']:.0f}/s, collector {result['collector_msg_s']:.0f}/s, "
+            f"{result['mosquitto_sub_msg_s']:.0f}/s, collector {result['collector_msg_s']:.0f}/s "
+            f"({result['collector_cpu_us_per_msg']:.0f} us CPU/msg), "
             f"nothing lost: {result['nothing_lost']}"
         )
         runs.append(result)

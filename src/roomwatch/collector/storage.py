@@ -395,7 +395,7 @@ class Store:
         # executemany is several times cheaper. A plain INSERT, not OR IGNORE: should another
         # writer store one of these ids in between, the batch fails and is retried whole,
         # rather than feeding the derived tables twice.
-        ids = [row["id"] for row in rows]
+        ids = [str(row["id"]) for row in rows]
         stored: set[str] = set()
         for start in range(0, len(ids), _SQLITE_IDS_PER_SELECT):
             chunk = ids[start : start + _SQLITE_IDS_PER_SELECT]
@@ -403,12 +403,12 @@ class Store:
                 session.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars()
             )
         new_rows: list[dict[str, Any]] = []
-        for row in rows:
-            if row["id"] not in stored:
-                stored.add(row["id"])  # a repeat within the batch is stored once
+        for row, message_id in zip(rows, ids, strict=True):
+            if message_id not in stored:
+                stored.add(message_id)  # a repeat within the batch is stored once
                 new_rows.append(row)
         self._bulk_insert(session, table, new_rows, ignore=False)
-        return {row["id"] for row in new_rows}
+        return {str(row["id"]) for row in new_rows}
 
     def _bulk_insert(
         self, session: Session, table: Table, rows: list[dict[str, Any]], ignore: bool

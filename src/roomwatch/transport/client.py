@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -31,6 +31,110 @@ MessageHandler = Callable[[str, bytes], None]
 
 #: How long a broker keeps an MQTT 5 session while we are away (a week).
 SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+_PUBACK = 0x40
+
+
+class _InThreadQuiet:
+    """paho's wake-up socket, silent when the network thread itself queues a packet.
+
+    paho writes a byte to it for every packet queued (every PUBACK of every message
+    received), so that a select() in its network thread wakes up; the network thread is
+    awake already, and its next select() sees the packet waiting (``want_write``)."""
+
+    def __init__(self, sock: socket.socket, client: mqtt.Client) -> None:
+        self._sock = sock
+        self._client = client
+
+    def send(self, data: bytes) -> int:
+        if threading.current_thread() is getattr(self._client, "_thread", None):
+            return len(data)
+        return self._sock.send(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    """paho's client, reading and acknowledging in bulk (profiled in docs/benchmarks.md).
+
+    paho reads each packet with three ``recv`` calls (type, length, body) and handles one
+    packet per ``select``; it sends each PUBACK with its own ``send``. At thousands of
+    messages a second those system calls cost the collector as much as its own work. Here
+    reads come from a buffer filled 64 kB at a time, every packet already received is handled
+    before the next ``select``, and PUBACKs waiting together go out in one ``send``. The
+    protocol and paho's own state handling are unchanged.
+    """
+
+    _READ_SIZE = 65536
+    #: Packets handled per read event at most, so that writes are never starved.
+    _MAX_PACKETS_PER_READ = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = bytearray()
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self._rbuf:
+            # paho's own recv: its TLS and closed-socket handling; raises when nothing waits.
+            self._rbuf += super()._sock_recv(self._READ_SIZE)
+            if not self._rbuf:
+                return b""  # the broker closed the connection
+        data = bytes(self._rbuf[:bufsize])
+        del self._rbuf[:bufsize]
+        return data
+
+    def _sock_close(self) -> None:
+        self._rbuf.clear()  # bytes of a dead connection never feed the next one
+        super()._sock_close()
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        handled = 1
+        # Whatever is buffered has been received: handle it now, select() cannot see it.
+        while (
+            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
+            and self._rbuf
+            and self._sock is not None
+            and handled < self._MAX_PACKETS_PER_READ
+        ):
+            rc = super().loop_read(max_packets)
+            handled += 1
+        return rc
+
+    def loop_start(self) -> MQTTErrorCode:
+        rc = super().loop_start()
+        waker = self._sockpairW
+        if isinstance(waker, socket.socket):
+            self._sockpairW = _InThreadQuiet(waker, self)  # type: ignore[assignment]
+        return rc
+
+    def _packet_write(self) -> MQTTErrorCode:
+        out = self._out_packet
+        # Only this (network) thread takes from the left; others append on the right.
+        if len(out) > 1 and out[0]["command"] & 0xF0 == _PUBACK and out[0]["pos"] == 0:
+            parts: list[bytes] = []
+            while (
+                out
+                and out[0]["command"] & 0xF0 == _PUBACK
+                and out[0]["pos"] == 0
+                and len(parts) < 4096
+            ):
+                parts.append(bytes(out.popleft()["packet"]))
+            merged = b"".join(parts)
+            out.appendleft(
+                {
+                    "command": _PUBACK,
+                    "mid": 0,
+                    "qos": 0,
+                    "pos": 0,
+                    "to_process": len(merged),
+                    "packet": merged,
+                    "info": None,
+                }
+            )
+        return super()._packet_write()
 
 
 class MqttLink:
@@ -67,7 +171,7 @@ class MqttLink:
         self._v5 = v5
         self._persistent = persistent
         self._replays_itself = replays_itself
-        self.client = mqtt.Client(
+        self.client = _Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
