@@ -224,11 +224,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0, help="total msg/s (0: flat out)")
     parser.add_argument("--batch-max", type=int, default=500, help="collector batch_max")
     parser.add_argument("--json", type=Path, help="write the result here")
+    parser.add_argument("--keep", type=Path, help="work in this folder and keep it (logs, db)")
     args = parser.parse_args()
     args.runs = args.runs or (1 if args.smoke else 3)
     args.duration = args.duration or (5.0 if args.smoke else 60.0)
-    with tempfile.TemporaryDirectory(prefix="roomwatch-bench-ingest-") as tmp:
-        result = run(args, Path(tmp))
+    if args.keep:
+        result = run(args, args.keep)
+    else:
+        with tempfile.TemporaryDirectory(prefix="roomwatch-bench-ingest-") as tmp:
+            result = run(args, Path(tmp))
     if args.json:
         benchlib.write_json(args.json, result)
     else:

@@ -68,15 +68,17 @@ class _Client(mqtt.Client):
     """
 
     _READ_SIZE = 65536
-    #: Packets handled per read event at most, so that writes are never starved.
-    _MAX_PACKETS_PER_READ = 10_000
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._rbuf = bytearray()
+        self._may_refill = True
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self._rbuf:
+            if not self._may_refill:
+                raise BlockingIOError  # paho keeps the partial packet until the next read
+            self._may_refill = False  # one recv per read event: the work per select is bounded
             # paho's own recv: its TLS and closed-socket handling; raises when nothing waits.
             self._rbuf += super()._sock_recv(self._READ_SIZE)
             if not self._rbuf:
@@ -90,17 +92,12 @@ class _Client(mqtt.Client):
         super()._sock_close()
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        self._may_refill = True
         rc = super().loop_read(max_packets)
-        handled = 1
         # Whatever is buffered has been received: handle it now, select() cannot see it.
-        while (
-            rc == MQTTErrorCode.MQTT_ERR_SUCCESS
-            and self._rbuf
-            and self._sock is not None
-            and handled < self._MAX_PACKETS_PER_READ
-        ):
+        # (At most one buffer's worth: the next bytes wait for the next select.)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rbuf and self._sock is not None:
             rc = super().loop_read(max_packets)
-            handled += 1
         return rc
 
     def loop_start(self) -> MQTTErrorCode:
