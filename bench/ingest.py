@@ -227,7 +227,9 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (logs, db)")
     args = parser.parse_args()
     args.runs = args.runs or (1 if args.smoke else 3)
-    args.duration = args.duration or (5.0 if args.smoke else 60.0)
+    args.duration = args.duration or (3.0 if args.smoke else 60.0)
+    if args.smoke and not args.rate:
+        args.rate = 3000.0  # CI: a short paced run, not a backlog to drain
     if args.keep:
         result = run(args, args.keep)
     else:
