@@ -12,10 +12,12 @@ door is timed too, which splits the path into agent -> broker and collector -> b
 
 After each alert the lock is released and the bench waits for the alert's ``resolved`` step
 (and a random 0-50 ms) before the next; one warm-up alert per run (the collector's first,
-through cold code paths) is reported apart. No other load: the under-load variant is a later
-issue. It runs twice: with Mosquitto's defaults (as Debian ships it, and as the tests run it),
-and with ``set_tcp_nodelay true`` in the broker's configuration (Nagle's algorithm off on the
-broker's sockets; the Roomwatch clients already turn it off on theirs).
+through cold code paths) is reported apart. It runs three times: idle with Mosquitto's
+defaults (as Debian ships it, and as the tests run it); idle with ``set_tcp_nodelay true`` in
+the broker's configuration (Nagle's algorithm off on the broker's sockets; the Roomwatch
+clients already turn it off on theirs); and with that broker tuned for load
+(``benchlib.LOADED_CONF``) while a load generator process (``bench/loadgen.py``) sends 5,000
+telemetry messages a second from 500 other rooms to the same collector.
 
 Run: ``python bench/alert_latency.py [--smoke] [--json FILE]`` (``bench/run.py`` runs it).
 """
@@ -71,16 +73,39 @@ def _cycle(agent: Any, listener: benchlib.Listener) -> tuple[int, int]:
     return telemetry.at_ns - t0, raised.at_ns - t0
 
 
-def one_run(folder: Path, alerts: int, seed: int, nodelay: bool) -> dict[str, Any]:
+#: The "under load" variant: this much other telemetry (msg/s, from LOAD_ROOMS other rooms in
+#: another site) goes to the collector throughout, from a load generator process.
+LOAD_MSG_S = 5000
+LOAD_ROOMS = 500
+
+
+def _start_load(broker: benchlib.Mosquitto, folder: Path) -> Any:
+    spec = {
+        "host": broker.host,
+        "port": broker.port,
+        "site": "load",
+        "rooms": [f"room-{i:04d}" for i in range(LOAD_ROOMS)],
+        "rate": LOAD_MSG_S,
+        "duration_s": 3600,
+        "window": 1000,
+        "tag": "bg",
+    }
+    return benchlib.start_loadgen(spec, folder / "load", "background")
+
+
+def one_run(
+    folder: Path, alerts: int, seed: int, nodelay: bool, load: bool = False
+) -> dict[str, Any]:
     """Edge -> alert and edge -> telemetry (ns) of ``alerts`` alerts, after one warm-up."""
     rng = random.Random(seed)
     to_alert: list[int] = []
     to_telemetry: list[int] = []
-    with benchlib.broker_and_collector(folder, nodelay) as broker:
+    with benchlib.broker_and_collector(folder, nodelay, loaded=load) as broker:
         listener = benchlib.Listener(
             broker, [benchlib.room_topic(ROOM, kind) for kind in ("alerts", "telemetry", "ack")]
         )
         agent = benchlib.start_agent(broker, ROOM_FILE, folder / "agent", console=True)
+        background = _start_load(broker, folder) if load else None
         try:
             # A student inside, the door closed: occupied, an episode open.
             benchlib.send_line(agent, "motion on")
@@ -98,20 +123,25 @@ def one_run(folder: Path, alerts: int, seed: int, nodelay: bool) -> dict[str, An
                 to_telemetry.append(telemetry)
                 to_alert.append(alert)
         finally:
+            if background is not None:
+                benchlib.stop_process(background[0])
             listener.close()
             benchlib.stop_process(agent)
     return {"alert": to_alert, "telemetry": to_telemetry, "warm_up_alert": warm_up[1]}
 
 
-def _variant(alerts: int, runs: int, folder: Path, nodelay: bool) -> dict[str, Any]:
+def _variant(
+    alerts: int, runs: int, folder: Path, nodelay: bool, load: bool = False
+) -> dict[str, Any]:
     to_alert: list[list[float]] = []
     to_telemetry: list[list[float]] = []
     collector_share: list[list[float]] = []
     warm_up: list[float] = []
     for index in range(runs):
         name = "set_tcp_nodelay true" if nodelay else "Mosquitto defaults"
+        name += f", {LOAD_MSG_S} msg/s of other telemetry" if load else ""
         benchlib.log(f"alert latency ({name}): run {index + 1}/{runs}, {alerts} alerts")
-        result = one_run(folder / f"run-{index}", alerts, seed=index, nodelay=nodelay)
+        result = one_run(folder / f"run-{index}", alerts, seed=index, nodelay=nodelay, load=load)
         to_alert.append(benchlib.ns_to_ms(result["alert"]))
         to_telemetry.append(benchlib.ns_to_ms(result["telemetry"]))
         pairs = zip(result["alert"], result["telemetry"], strict=True)
@@ -119,6 +149,7 @@ def _variant(alerts: int, runs: int, folder: Path, nodelay: bool) -> dict[str, A
         warm_up.append(result["warm_up_alert"] / 1e6)
     return {
         "broker_set_tcp_nodelay": nodelay,
+        "other_telemetry_msg_s": LOAD_MSG_S if load else 0,
         "edge_to_alert": benchlib.latency_result(to_alert),
         "edge_to_telemetry": benchlib.latency_result(to_telemetry),
         "telemetry_to_alert": benchlib.latency_result(collector_share),
@@ -132,6 +163,7 @@ def run(alerts: int, runs: int, folder: Path) -> dict[str, Any]:
         "runs": runs,
         "mosquitto_defaults": _variant(alerts, runs, folder / "defaults", nodelay=False),
         "broker_nodelay": _variant(alerts, runs, folder / "nodelay", nodelay=True),
+        "under_load": _variant(alerts, runs, folder / "load", nodelay=True, load=True),
     }
 
 

@@ -73,25 +73,38 @@ class BenchError(RuntimeError):
 # ------------------------------------------------------------------- processes
 
 
+#: The broker under load: no per-message debug log; a consumer that falls behind gets its
+#: QoS 1 messages queued without limit (the default, 1000, drops the rest: a loss the
+#: benchmark would blame on the collector), and up to 1000 of them in flight at once (the
+#: default, 20, makes every consumer wait for its PUBACKs).
+LOADED_CONF = (
+    "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
+    "log_type information\nlog_type subscribe\n"
+    "max_queued_messages 0\nmax_queued_bytes 0\nmax_inflight_messages 1000\n"
+)
+
+
 class Mosquitto:
     """A real Mosquitto on a free loopback port, without persistence, for one benchmark.
 
     ``nodelay``: ``set_tcp_nodelay true`` (Mosquitto's default, and Debian's, is false: Nagle's
-    algorithm on the broker's sockets)."""
+    algorithm on the broker's sockets). ``loaded``: tuned for load (:data:`LOADED_CONF`)."""
 
-    def __init__(self, folder: Path, nodelay: bool = False) -> None:
+    def __init__(self, folder: Path, nodelay: bool = False, loaded: bool = False) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.folder = folder / f"mosquitto-{self.port}"
         self.folder.mkdir(parents=True)
         self.conf = self.folder / "mosquitto.conf"
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
-            "persistence false\nlog_dest stderr\nlog_type all\n"
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
             + ("set_tcp_nodelay true\n" if nodelay else "")
+            + (LOADED_CONF if loaded else "log_dest stderr\nlog_type all\n")
         )
         self.log = self.folder / "mosquitto.log"
         self.process: subprocess.Popen[bytes] | None = None
+        #: The collector process on this broker, when ``broker_and_collector`` started one.
+        self.collector: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -139,33 +152,81 @@ def roomwatch_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "roomwatch"]
 
 
-def start_collector(broker: Mosquitto, folder: Path) -> subprocess.Popen[bytes]:
-    """``roomwatch collector`` (the real Collector, SQLite in ``folder``) in its own process."""
+def start_collector(
+    broker: Mosquitto, folder: Path, config: dict[str, Any] | None = None
+) -> subprocess.Popen[bytes]:
+    """``roomwatch collector`` (the real Collector, SQLite in ``folder``) in its own process;
+    ``config``: collector settings, written as its YAML (JSON is YAML) config file."""
     folder.mkdir(parents=True, exist_ok=True)
+    config_args: list[str] = []
+    if config is not None:
+        config_file = folder / "collector.yaml"
+        config_file.write_text(json.dumps(config), encoding="utf-8")
+        config_args = ["--config", str(config_file)]
     with (folder / "collector.log").open("ab") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             [
                 *roomwatch_command(),
                 "--log-level",
                 "warning",
                 "collector",
+                *config_args,
                 "--broker",
                 broker.url,
                 "--db",
                 f"sqlite:///{folder / 'collector.db'}",
+                "--no-web",  # measured alone; the web app is measured by its own tests
             ],
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "HOME": str(folder)},
         )
+    _maybe_profile(process.pid, folder)
+    return process
+
+
+def _maybe_profile(pid: int, folder: Path) -> None:
+    """BENCH_PYSPY=FILE (and BENCH_PYSPY_S, default 30): sample the collector with py-spy for
+    that many seconds from its start, as collapsed stacks (how the findings were profiled)."""
+    profile = os.environ.get("BENCH_PYSPY")
+    if not profile:
+        return
+    seconds = os.environ.get("BENCH_PYSPY_S", "30")
+    py_spy = str(Path(sys.executable).parent / "py-spy")
+    with (folder / "py-spy.log").open("ab") as out:
+        subprocess.Popen(
+            [
+                py_spy,
+                "record",
+                "--format",
+                "raw",
+                "--threads",
+                "-r",
+                "250",
+                "-d",
+                seconds,
+                "-o",
+                profile,
+                "--pid",
+                str(pid),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 @contextmanager
-def broker_and_collector(folder: Path, nodelay: bool = False) -> Iterator[Mosquitto]:
+def broker_and_collector(
+    folder: Path,
+    nodelay: bool = False,
+    loaded: bool = False,
+    config: dict[str, Any] | None = None,
+) -> Iterator[Mosquitto]:
     """A fresh Mosquitto and a fresh collector (its own process and database) on it."""
-    with Mosquitto(folder, nodelay) as broker:
-        collector = start_collector(broker, folder / "collector")
+    with Mosquitto(folder, nodelay, loaded) as broker:
+        collector = start_collector(broker, folder / "collector", config)
+        broker.collector = collector
         try:
             # Subscribed before any agent starts: nothing is missed and replayed 15 s later.
             if not wait_until(
@@ -414,3 +475,67 @@ def write_json(path: Path, data: object, stream: TextIO | None = None) -> None:
     path.write_text(text + "\n", encoding="utf-8")
     if stream is not None:
         stream.write(text + "\n")
+
+
+# ------------------------------------------------------------ load generators
+
+
+def start_loadgen(
+    spec: dict[str, Any], folder: Path, name: str
+) -> tuple[subprocess.Popen[bytes], Path]:
+    """``bench/loadgen.py`` in its own process; returns it and the file its result goes to."""
+    folder.mkdir(parents=True, exist_ok=True)
+    spec_file = folder / f"{name}.spec.json"
+    out_file = folder / f"{name}.out.json"
+    spec_file.write_text(json.dumps(spec), encoding="utf-8")
+    with (folder / f"{name}.log").open("ab") as err:
+        process = subprocess.Popen(
+            [sys.executable, str(BENCH / "loadgen.py"), str(spec_file), str(out_file)],
+            stdin=subprocess.DEVNULL,
+            stdout=err,
+            stderr=subprocess.STDOUT,
+        )
+    return process, out_file
+
+
+def finish_loadgen(
+    process: subprocess.Popen[bytes], out_file: Path, timeout: float
+) -> dict[str, Any]:
+    """Wait for a load generator and read its result (BenchError if it failed)."""
+    try:
+        code = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        stop_process(process)
+        raise BenchError(f"load generator {out_file.name} did not finish in {timeout} s") from None
+    if code != 0 or not out_file.exists():
+        raise BenchError(f"load generator {out_file.name} failed (status {code}); see its log")
+    result: dict[str, Any] = json.loads(out_file.read_text(encoding="utf-8"))
+    return result
+
+
+def metrics(port: int) -> dict[str, float]:
+    """The collector's Prometheus metrics (unlabelled ones, and ``name{labels}`` as written)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            try:
+                values[name] = float(value)
+            except ValueError:
+                continue
+    return values
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, lowest and highest of a few runs' values."""
+    ordered = sorted(values)
+    return {
+        "median": percentile(ordered, 50),
+        "min": ordered[0] if ordered else float("nan"),
+        "max": ordered[-1] if ordered else float("nan"),
+        "n": len(ordered),
+    }

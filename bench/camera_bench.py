@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -143,4 +144,9 @@ def measure(smoke: bool) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="A quick run (CI).")
-    print(json.dumps(measure(parser.parse_args().smoke), indent=2))
+    parser.add_argument("--json", type=Path, help="Write the result here too (bench/run.py).")
+    args = parser.parse_args()
+    text = json.dumps(measure(args.smoke), indent=2)
+    print(text)
+    if args.json is not None:
+        args.json.write_text(text + "\n")

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -31,7 +33,7 @@ from roomwatch.core import rules, wire
 from roomwatch.core.clock import Clock
 from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.escalation import EscalationPolicy
-from roomwatch.core.policy import PolicyProfile, ProfileError, load_profile
+from roomwatch.core.policy import PolicyProfile, ProfileError, StudentBand, load_profile
 from roomwatch.core.room_view import ROOM_TYPES, RoomView, conditions, observe
 from roomwatch.core.sequence import SeqTracker
 from roomwatch.transport import MqttLink
@@ -39,6 +41,12 @@ from roomwatch.transport import MqttLink
 log = logging.getLogger(__name__)
 
 SEEN_IDS_KEPT = 200_000
+#: The writer gathers a batch for at most this long after its first item.
+BATCH_LINGER_S = 0.05
+#: At most one ack per agent this often (the rest wait for the writer to be idle).
+ACK_EVERY_S = 0.5
+#: How long a thread may hold the GIL while another waits (CPython's default: 5 ms).
+SWITCH_INTERVAL_S = 0.0005
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
 
@@ -108,8 +116,18 @@ class Collector:
         self._unknown_profiles: dict[tuple[str, str], str] = {}
         self._views: dict[tuple[str, str], RoomView] = {}
         self._views_lock = threading.RLock()
+        # Keyed by the (cached, immutable) profile object's id; the profile is kept to check it.
+        self._rules_cache: dict[
+            tuple[int, StudentBand | None],
+            tuple[PolicyProfile, rules.EnvironmentLimits, WatchRules],
+        ] = {}
         self._scheduler = BackgroundScheduler(timezone="UTC")
         self._trackers: dict[tuple[str, str], SeqTracker] = {}
+        # Acks (writer thread only): agents whose mark moved and is not yet acknowledged, the
+        # last mark acknowledged to each, and when (time.monotonic()).
+        self._acks_pending: set[tuple[str, str]] = set()
+        self._acked_seq: dict[tuple[str, str], int] = {}
+        self._acked_at: dict[tuple[str, str], float] = {}
         self._stop = threading.Event()
         #: Rooms registered by an administrator in the web app (they override the config file).
         self._registered: dict[tuple[str, str], RoomSettings] = {}
@@ -129,6 +147,7 @@ class Collector:
             f"roomwatch-{config.name}",
             subscriptions=subscriptions,
             on_message=self.on_message,
+            bulk_io=True,
         )
         self.observability = Observability(
             self.counters, self._queue.qsize, self.link.connected.is_set, self.health
@@ -364,14 +383,8 @@ class Collector:
         profile = self._profile(key)
         settings = self.room_settings(key)
         alerts = [a for a in list(self.desk.open.values()) if (a.site, a.room) == key]
-        return RoomState(
-            view,
-            profile,
-            settings,
-            rules.EnvironmentLimits.from_profile(profile),
-            WatchRules.from_profile(profile, settings.student_band),
-            alerts,
-        )
+        limits, watch = self._rules_of(profile, settings.student_band)
+        return RoomState(view, profile, settings, limits, watch, alerts)
 
     def room_states(self) -> list[RoomState]:
         """Every room the collector has heard from, by site and room."""
@@ -434,13 +447,8 @@ class Collector:
         key = (view.site, view.room)
         profile = self._profile(key)
         band = self.room_settings(key).student_band
-        found = conditions(
-            view,
-            rules.EnvironmentLimits.from_profile(profile),
-            WatchRules.from_profile(profile, band),
-            now,
-            self.config.telemetry_interval_s,
-        )
+        limits, watch = self._rules_of(profile, band)
+        found = conditions(view, limits, watch, now, self.config.telemetry_interval_s)
         transitions = self.desk.reconcile(view.site, view.room, found, ROOM_TYPES, at, late)
         for t in transitions:
             if t.state is wire.AlertState.RAISED:
@@ -448,6 +456,21 @@ class Collector:
                 key = (t.alert.type.value, t.alert.severity.value)
                 self.counters.alerts_by_type[key] = self.counters.alerts_by_type.get(key, 0) + 1
         return transitions
+
+    def _rules_of(
+        self, profile: PolicyProfile, band: StudentBand | None
+    ) -> tuple[rules.EnvironmentLimits, WatchRules]:
+        """A profile's limits and watch rules, built once (not for every message)."""
+        key = (id(profile), band)
+        found = self._rules_cache.get(key)
+        if found is None or found[0] is not profile:
+            limits = rules.EnvironmentLimits.from_profile(profile)
+            found = self._rules_cache[key] = (
+                profile,
+                limits,
+                WatchRules.from_profile(profile, band),
+            )
+        return found[1], found[2]
 
     def health(self) -> Health:
         """What /healthz reports: broker connection, writer thread, last database write."""
@@ -481,24 +504,43 @@ class Collector:
     # ----------------------------------------------------------------- writer
 
     def _write_loop(self) -> None:
+        # The writer's Python stretches (building rows) must not keep the network thread,
+        # which publishes alerts, waiting for the GIL for CPython's default 5 ms.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         done = False
         while not done:
-            item = self._queue.get()
+            try:
+                # Acks held back (see _acknowledge) go out once the writer is idle.
+                item = self._queue.get(timeout=ACK_EVERY_S if self._acks_pending else None)
+            except queue.Empty:
+                self._flush_acks(force=True)
+                continue
             batch: list[_Valid | _Dead | _Steps | _Attempts] = []
             if item is None:
                 done = True
             else:
                 batch.append(item)
-            while len(batch) < self.config.batch_max:
+            # Gather for a moment: each commit has a fixed cost (an fsync, a row per room in
+            # the derived tables), so under load fewer, larger batches store more per second.
+            # Alerts do not wait for this: they are published before they are stored.
+            deadline = time.monotonic() + BATCH_LINGER_S
+            while not done and len(batch) < self.config.batch_max:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
-                    break
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    try:
+                        more = self._queue.get(timeout=left)
+                    except queue.Empty:
+                        break
                 if more is None:
                     done = True
                     break
                 batch.append(more)
             self._write_with_retry(batch)
+        self._flush_acks(force=True)
 
     def _write_with_retry(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         delay = 0.5
@@ -594,15 +636,45 @@ class Collector:
                     gap.size,
                     self.config.gap_grace_s,
                 )
+        for key, old in before.items():
+            if self._trackers[key].contiguous != old:
+                self._acks_pending.add(key)
+        self._flush_acks(force=False)
+
+    def _flush_acks(self, force: bool) -> None:
+        """Save and publish each pending agent's stored-up-to mark (all of them committed).
+
+        At most one ack per agent every ``ACK_EVERY_S`` (``force``: now, for all pending): under
+        load a batch holds messages from hundreds of agents, and an ack for each of them after
+        every commit would cost more than storing the messages. An agent only keeps its outbox
+        a moment longer; the writer sends what is held back as soon as it is idle."""
+        if not self._acks_pending:
+            return
+        mono = time.monotonic()
+        due = {
+            key
+            for key in self._acks_pending
+            if force or mono - self._acked_at.get(key, -ACK_EVERY_S) >= ACK_EVERY_S
+        }
         advanced = {
             key: self._trackers[key].contiguous
-            for key, old in before.items()
-            if self._trackers[key].contiguous != old
+            for key in sorted(due)
+            if self._trackers[key].contiguous != self._acked_seq.get(key)
         }
+        self._acks_pending -= due
         if not advanced:
             return
-        self.store.save_progress(advanced, now)
-        for (site, room), seq in advanced.items():
+        now = self.clock.now()
+        try:
+            self.store.save_progress(advanced, now)
+        except Exception:
+            self._acks_pending |= due  # not saved: not acknowledged; the next flush retries
+            log.exception("could not save agents' progress; acks held back")
+            return
+        for key, seq in advanced.items():
+            site, room = key
+            self._acked_seq[key] = seq
+            self._acked_at[key] = mono
             ack = wire.Ack(id=uuid.uuid4().hex, ts=now, site=site, room=room, seq=seq)
             # Retained, so an agent that restarts learns at once what is safe to forget.
             self.link.publish(wire.topic_of(ack), wire.encode(ack), qos=1, retain=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import uuid
@@ -15,7 +16,18 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import ColumnElement, Engine, Table, case, create_engine, event, func, select
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    DateTime,
+    Engine,
+    Table,
+    case,
+    create_engine,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -112,6 +124,37 @@ def _earlier(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]
 
 def _later(a: ColumnElement[Any], b: ColumnElement[Any]) -> ColumnElement[Any]:
     return case((b > a, b), else_=a)
+
+
+class _Json(str):
+    """A JSON document already encoded (goes into a JSON column as it is)."""
+
+
+_DATETIME, _JSON, _PLAIN = 1, 2, 0
+
+
+def _sqlite_kind(column: Any) -> int:
+    if isinstance(column.type, DateTime):
+        return _DATETIME
+    if isinstance(column.type, JSON):
+        return _JSON
+    return _PLAIN
+
+
+def _sqlite_value(kind: int, value: Any) -> Any:
+    """``value`` as SQLAlchemy's SQLite dialect stores it: DATETIME as naive ISO text with
+    microseconds (our times are all UTC), JSON as ``json.dumps`` text; bools, numbers and
+    text as they are (sqlite3 binds a bool as 0 or 1)."""
+    if value is None or kind == _PLAIN:
+        return value
+    if kind == _DATETIME:
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value if isinstance(value, _Json) else json.dumps(value)
+
+
+#: Ids per ``IN (...)`` when looking up which of a batch's messages are stored already
+#: (below SQLite's oldest limit of 999 bound variables).
+_SQLITE_IDS_PER_SELECT = 900
 
 
 class UserExistsError(ValueError):
@@ -363,6 +406,7 @@ class Store:
     def _messages(
         self, session: Session, received: Iterable[tuple[wire.Message, datetime]]
     ) -> set[str]:
+        sqlite = self.engine.dialect.name == "sqlite"
         rows = [
             {
                 "id": m.id,
@@ -372,15 +416,68 @@ class Store:
                 "seq": getattr(m, "seq", None),
                 "ts": m.ts,
                 "received_at": as_utc(received_at),
-                "body": m.model_dump(mode="json"),
+                # SQLite takes the JSON text as pydantic writes it (the same document).
+                "body": _Json(m.model_dump_json()) if sqlite else m.model_dump(mode="json"),
             }
             for m, received_at in received
         ]
         if not rows:
             return set()
         table = StoredMessage.__table__  # type: ignore[attr-defined]
-        statement = _insert_ignore(self.engine, table).returning(table.c.id)
-        return {row[0] for row in session.execute(statement, rows)}
+        if not sqlite:
+            statement = _insert_ignore(self.engine, table).returning(table.c.id)
+            return {row[0] for row in session.execute(statement, rows)}
+        # SQLite: INSERT ... RETURNING of many rows is one huge statement, rendered and parsed
+        # for every batch; looking up which ids are stored and inserting the others with one
+        # executemany is several times cheaper. A plain INSERT, not OR IGNORE: should another
+        # writer store one of these ids in between, the batch fails and is retried whole,
+        # rather than feeding the derived tables twice.
+        ids = [str(row["id"]) for row in rows]
+        stored: set[str] = set()
+        for start in range(0, len(ids), _SQLITE_IDS_PER_SELECT):
+            chunk = ids[start : start + _SQLITE_IDS_PER_SELECT]
+            stored.update(
+                session.execute(select(table.c.id).where(table.c.id.in_(chunk))).scalars()
+            )
+        new_rows: list[dict[str, Any]] = []
+        for row, message_id in zip(rows, ids, strict=True):
+            if message_id not in stored:
+                stored.add(message_id)  # a repeat within the batch is stored once
+                new_rows.append(row)
+        self._bulk_insert(session, table, new_rows, ignore=False)
+        return {str(row["id"]) for row in new_rows}
+
+    def _bulk_insert(
+        self, session: Session, table: Table, rows: list[dict[str, Any]], ignore: bool
+    ) -> None:
+        """Insert many rows in one executemany (``ignore``: skip those whose key is stored).
+
+        On SQLite the rows go to the driver as tuples, converted as SQLAlchemy's own SQLite
+        types would store them (:func:`_sqlite_value`): its per-row parameter building and
+        bind processing cost more than the insert itself. PostgreSQL goes through Core."""
+        if not rows:
+            return
+        if self.engine.dialect.name != "sqlite":
+            statement = (
+                _insert_ignore(self.engine, table) if ignore else _insert(self.engine, table)
+            )
+            session.execute(statement, rows)
+            return
+        sql, plan = self._sqlite_insert(table, tuple(rows[0]), ignore)
+        session.connection().exec_driver_sql(
+            sql, [tuple(_sqlite_value(kind, row[name]) for kind, name in plan) for row in rows]
+        )
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - a handful of tables, for the store's life
+    def _sqlite_insert(
+        self, table: Table, keys: tuple[str, ...], ignore: bool
+    ) -> tuple[str, list[tuple[int, str]]]:
+        """The dialect's INSERT for these columns, and its positional parameters: how to
+        convert each, and its name."""
+        statement = _insert_ignore(self.engine, table) if ignore else _insert(self.engine, table)
+        compiled = statement.compile(dialect=self.engine.dialect, column_keys=list(keys))
+        names = list(compiled.positiontup or ())
+        return compiled.string, [(_sqlite_kind(table.c[n]), n) for n in names]
 
     def _derived(self, session: Session, d: _Derived) -> None:
         """Sites, rooms, agents and episodes by upsert (in key order, so that collectors
@@ -450,10 +547,8 @@ class Store:
                 [d.episodes[k] for k in sorted(d.episodes)],
             )
 
-        if d.telemetry:
-            session.execute(_insert_ignore(self.engine, _table(TelemetryRecord)), d.telemetry)
-        if d.events:
-            session.execute(_insert_ignore(self.engine, _table(EventRecord)), d.events)
+        self._bulk_insert(session, _table(TelemetryRecord), d.telemetry, ignore=True)
+        self._bulk_insert(session, _table(EventRecord), d.events, ignore=True)
 
     def _transitions(
         self, session: Session, transitions: Iterable[rules.Transition], by: str | None
@@ -489,10 +584,22 @@ class Store:
             )
 
     def save_progress(self, progress: dict[tuple[str, str], int], at: datetime) -> None:
-        with Session(self.engine) as session:
-            for (site, room), seq in progress.items():
-                session.merge(AgentProgress(site=site, room=room, acked_seq=seq, updated_at=at))
-            session.commit()
+        """Each agent's stored-up-to mark: one upsert statement for all of them (in key order,
+        like the derived rows), not a read and a write per agent."""
+        if not progress:
+            return
+        table = _table(AgentProgress)
+        insert = _insert(self.engine, table)
+        statement = insert.on_conflict_do_update(
+            index_elements=[table.c.site, table.c.room],
+            set_={"acked_seq": insert.excluded.acked_seq, "updated_at": insert.excluded.updated_at},
+        )
+        rows = [
+            {"site": site, "room": room, "acked_seq": seq, "updated_at": at}
+            for (site, room), seq in sorted(progress.items())
+        ]
+        with self.engine.begin() as connection:
+            connection.execute(statement, rows)
 
     def add_user(
         self,

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -31,6 +31,107 @@ MessageHandler = Callable[[str, bytes], None]
 
 #: How long a broker keeps an MQTT 5 session while we are away (a week).
 SESSION_EXPIRY_S = 7 * 24 * 3600
+
+
+_PUBACK = 0x40
+
+
+class _InThreadQuiet:
+    """paho's wake-up socket, silent when the network thread itself queues a packet.
+
+    paho writes a byte to it for every packet queued (every PUBACK of every message
+    received), so that a select() in its network thread wakes up; the network thread is
+    awake already, and its next select() sees the packet waiting (``want_write``)."""
+
+    def __init__(self, sock: socket.socket, client: mqtt.Client) -> None:
+        self._sock = sock
+        self._client = client
+
+    def send(self, data: bytes) -> int:
+        if threading.current_thread() is getattr(self._client, "_thread", None):
+            return len(data)
+        return self._sock.send(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _Client(mqtt.Client):
+    """paho's client, reading and acknowledging in bulk (profiled in docs/benchmarks.md).
+
+    paho reads each packet with three ``recv`` calls (type, length, body) and handles one
+    packet per ``select``; it sends each PUBACK with its own ``send``. At thousands of
+    messages a second those system calls cost the collector as much as its own work. Here
+    reads come from a buffer filled 64 kB at a time, every packet already received is handled
+    before the next ``select``, and PUBACKs waiting together go out in one ``send``. The
+    protocol and paho's own state handling are unchanged.
+    """
+
+    _READ_SIZE = 65536
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = bytearray()
+        self._may_refill = True
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self._rbuf:
+            if not self._may_refill:
+                raise BlockingIOError  # paho keeps the partial packet until the next read
+            self._may_refill = False  # one recv per read event: the work per select is bounded
+            # paho's own recv: its TLS and closed-socket handling; raises when nothing waits.
+            self._rbuf += super()._sock_recv(self._READ_SIZE)
+            if not self._rbuf:
+                return b""  # the broker closed the connection
+        data = bytes(self._rbuf[:bufsize])
+        del self._rbuf[:bufsize]
+        return data
+
+    def _sock_close(self) -> None:
+        self._rbuf.clear()  # bytes of a dead connection never feed the next one
+        super()._sock_close()
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        self._may_refill = True
+        rc = super().loop_read(max_packets)
+        # Whatever is buffered has been received: handle it now, select() cannot see it.
+        # (At most one buffer's worth: the next bytes wait for the next select.)
+        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and self._rbuf and self._sock is not None:
+            rc = super().loop_read(max_packets)
+        return rc
+
+    def loop_start(self) -> MQTTErrorCode:
+        rc = super().loop_start()
+        waker = self._sockpairW
+        if isinstance(waker, socket.socket):
+            self._sockpairW = _InThreadQuiet(waker, self)  # type: ignore[assignment]
+        return rc
+
+    def _packet_write(self) -> MQTTErrorCode:
+        out = self._out_packet
+        # Only this (network) thread takes from the left; others append on the right.
+        if len(out) > 1 and out[0]["command"] & 0xF0 == _PUBACK and out[0]["pos"] == 0:
+            parts: list[bytes] = []
+            while (
+                out
+                and out[0]["command"] & 0xF0 == _PUBACK
+                and out[0]["pos"] == 0
+                and len(parts) < 4096
+            ):
+                parts.append(bytes(out.popleft()["packet"]))
+            merged = b"".join(parts)
+            out.appendleft(
+                {
+                    "command": _PUBACK,
+                    "mid": 0,
+                    "qos": 0,
+                    "pos": 0,
+                    "to_process": len(merged),
+                    "packet": merged,
+                    "info": None,
+                }
+            )
+        return super()._packet_write()
 
 
 class MqttLink:
@@ -47,8 +148,13 @@ class MqttLink:
         will: Callable[[], tuple[str, bytes]] | None = None,
         persistent: bool = True,
         replays_itself: bool = False,
+        bulk_io: bool = False,
     ) -> None:
-        """``replays_itself``: the caller resends everything unacknowledged, in order, after
+        """``bulk_io``: read and acknowledge in bulk (:class:`_Client`, for the collector's
+        thousands of messages a second). It leans on paho's private internals, so only the
+        collector, whose tests load it hard, uses it; agents keep paho as it is.
+
+        ``replays_itself``: the caller resends everything unacknowledged, in order, after
         a reconnect that finds no session (the agent's outbox); paho's own retransmissions
         would then arrive *before* older replayed messages, so they are dropped.
 
@@ -67,7 +173,7 @@ class MqttLink:
         self._v5 = v5
         self._persistent = persistent
         self._replays_itself = replays_itself
-        self.client = mqtt.Client(
+        self.client = (_Client if bulk_io else mqtt.Client)(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5 if v5 else MQTTProtocolVersion.MQTTv311,
