@@ -110,7 +110,8 @@ def test_the_live_board_acknowledge_and_record(browser: Browser, web_stack: WebS
     assert [a.acknowledged_by for a in acked] == [web_stack.user_ids["sam"]]
 
     agent.episode("ended", "ep-browser-1", started)
-    assert wait_until(lambda: _episode_stored(web_stack, "ep-browser-1"), 5)
+    # The writer stores in batches: wait for the end and the acknowledgement to be stored.
+    assert wait_until(lambda: _episode_settled(web_stack, "ep-browser-1"), 5)
     page.goto(web_stack.url + "/episodes/ep-browser-1")
     expect(page.locator(".timeline")).to_contain_text("door LOCKED")
     expect(page.locator(".timeline")).to_contain_text("acknowledged by")
@@ -201,6 +202,18 @@ def test_an_auditor_can_change_nothing(browser: Browser, web_stack: WebStack) ->
     assert not any(a.acknowledged_by for a in web_stack.collector.open_alerts())
     with pytest.raises(AssertionError):
         expect(page.locator("text=Saved")).to_be_visible(timeout=100)
+
+
+def _episode_settled(stack: WebStack, episode_id: str) -> bool:
+    """The episode has ended and each of its alert steps so far is stored."""
+    from roomwatch.web import queries
+
+    engine = stack.collector.store.engine
+    episode = queries.episode(engine, episode_id)
+    if episode is None or episode.ended_at is None:
+        return False
+    ids = [a.alert_id for a in queries.alerts(engine, episode_id=episode_id)]
+    return any(step.state == "acknowledged" for step in queries.alert_steps(engine, ids))
 
 
 def _episode_stored(stack: WebStack, episode_id: str) -> bool:
