@@ -16,7 +16,9 @@ from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
 from roomwatch.core import wire
 from roomwatch.core.clock import WallClock
-from roomwatch.firmware_config import MqttSettings
+from roomwatch.firmware_config import MqttSettings, TlsSettings
+from roomwatch.transport import MqttLink
+from test_tls import tls_broker  # noqa: F401 - a fixture
 
 SITE, ROOM = "oak", "calm-1"
 ACK_TOPIC = wire.topic(SITE, ROOM, wire.Kind.ACK)
@@ -88,3 +90,54 @@ def test_the_switch_interval_is_put_back_when_the_collector_stops(
         assert sys.getswitchinterval() == pytest.approx(0.004)
     finally:
         sys.setswitchinterval(before)
+
+
+def test_the_bulk_client_over_tls_loses_and_repeats_nothing_in_a_burst(
+    tls_broker: tuple[int, Path, Path],  # noqa: F811 - the fixture imported from test_tls
+) -> None:
+    """Packets cut at the 64 kB read buffer and at TLS records, PUBACKs merged: every message
+    arrives once, in order, the connection stays up, and a publish from another thread
+    still wakes the network thread."""
+    port, pki, _ = tls_broker
+    tls = TlsSettings(ca_file=pki / "ca.pem")
+    got: list[bytes] = []
+    bulk = MqttLink(
+        MqttSettings(
+            host="127.0.0.1",
+            port=port,
+            tls=tls,
+            username="collector",
+            password_file=pki / "collector-password",
+        ),
+        "bulk",
+        subscriptions=["burst/#"],
+        on_message=lambda topic, payload: got.append(payload),
+        bulk_io=True,
+    )
+    sender = MqttLink(
+        MqttSettings(
+            host="127.0.0.1",
+            port=port,
+            tls=tls,
+            username="lincoln-room-101",
+            password_file=pki / "agent-password",
+        ),
+        "sender",
+        subscriptions=["back/#"],
+        on_message=lambda topic, payload: got.append(b"back:" + payload),
+    )
+    bulk.start()
+    sender.start()
+    try:
+        assert bulk.subscribed.wait(15) and sender.subscribed.wait(15)
+        sent = [b"%06d" % n + b"x" * (n * 37 % 1500) for n in range(3000)]
+        infos = [sender.publish("burst/1", p, qos=1) for p in sent]
+        infos[-1].wait_for_publish(30)
+        assert wait_until(lambda: len(got) >= len(sent), timeout=30), len(got)
+        assert got == sent  # none lost, none twice (a bad PUBACK would mean redeliveries)
+        assert bulk.connected.is_set()
+        bulk.publish("back/1", b"from another thread", qos=1)
+        assert wait_until(lambda: got[-1:] == [b"back:from another thread"], timeout=5)
+    finally:
+        sender.stop()
+        bulk.stop()
