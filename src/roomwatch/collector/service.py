@@ -10,6 +10,7 @@ Threads and why:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import sys
@@ -21,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import paho.mqtt.client as mqtt
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from roomwatch.collector.alerts import AlertDesk
@@ -49,6 +51,32 @@ ACK_EVERY_S = 0.5
 SWITCH_INTERVAL_S = 0.0005
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
+
+
+class _SwitchInterval:
+    """``sys.setswitchinterval`` is process-wide (the web app and tests share the process):
+    set while any collector's writer runs, put back as it was when the last one ends."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._before = 0.0
+
+    def hold(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                self._before = sys.getswitchinterval()
+                sys.setswitchinterval(SWITCH_INTERVAL_S)
+            self._users += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                sys.setswitchinterval(self._before)
+
+
+_SWITCH_INTERVAL = _SwitchInterval()
 
 #: A periodic check that reads the database (the compliance deadlines, issue 7): the
 #: conditions it finds now, per (site, room), among the alert types it owns.
@@ -104,13 +132,22 @@ class _Dead:
     received_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class _Drain:
+    """From stop: store what is queued, send every held-back ack, then set ``done``."""
+
+    done: threading.Event
+
+
 class Collector:
     def __init__(self, config: CollectorConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
         self.counters = Counters()
         self.store = Store(make_engine(config.database_url))
-        self._queue: queue.Queue[_Valid | _Dead | _Steps | _Attempts | None] = queue.Queue()
+        self._queue: queue.Queue[_Valid | _Dead | _Steps | _Attempts | _Drain | None] = (
+            queue.Queue()
+        )
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._profiles: dict[tuple[str, str], str] = {}
         self._unknown_profiles: dict[tuple[str, str], str] = {}
@@ -233,6 +270,11 @@ class Collector:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         self.observability.close()
+        if self._writer.is_alive():
+            # Acks held back (ACK_EVERY_S) go out while the link can still carry them.
+            drained = threading.Event()
+            self._queue.put(_Drain(drained))
+            drained.wait(timeout=10)
         self.link.stop()
         if self.dispatcher is not None:
             self.dispatcher.stop(timeout=10)
@@ -506,7 +548,13 @@ class Collector:
     def _write_loop(self) -> None:
         # The writer's Python stretches (building rows) must not keep the network thread,
         # which publishes alerts, waiting for the GIL for CPython's default 5 ms.
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        _SWITCH_INTERVAL.hold()
+        try:
+            self._write_until_stopped()
+        finally:
+            _SWITCH_INTERVAL.release()
+
+    def _write_until_stopped(self) -> None:
         done = False
         while not done:
             try:
@@ -516,15 +564,18 @@ class Collector:
                 self._flush_acks(force=True)
                 continue
             batch: list[_Valid | _Dead | _Steps | _Attempts] = []
+            drain: _Drain | None = None
             if item is None:
                 done = True
+            elif isinstance(item, _Drain):
+                drain = item
             else:
                 batch.append(item)
             # Gather for a moment: each commit has a fixed cost (an fsync, a row per room in
             # the derived tables), so under load fewer, larger batches store more per second.
             # Alerts do not wait for this: they are published before they are stored.
             deadline = time.monotonic() + BATCH_LINGER_S
-            while not done and len(batch) < self.config.batch_max:
+            while not done and drain is None and len(batch) < self.config.batch_max:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -538,9 +589,24 @@ class Collector:
                 if more is None:
                     done = True
                     break
+                if isinstance(more, _Drain):
+                    drain = more
+                    break
                 batch.append(more)
             self._write_with_retry(batch)
+            if drain is not None:
+                self._await_published(self._flush_acks(force=True), timeout=5)
+                drain.done.set()
         self._flush_acks(force=True)
+
+    @staticmethod
+    def _await_published(sent: list[mqtt.MQTTMessageInfo], timeout: float) -> None:
+        """Wait (at most ``timeout`` in all) until the broker has each of ``sent``."""
+        deadline = time.monotonic() + timeout
+        for info in sent:
+            # Not connected (it raises): the agent keeps its messages and replays them.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(max(0.01, deadline - time.monotonic()))
 
     def _write_with_retry(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         delay = 0.5
@@ -641,7 +707,7 @@ class Collector:
                 self._acks_pending.add(key)
         self._flush_acks(force=False)
 
-    def _flush_acks(self, force: bool) -> None:
+    def _flush_acks(self, force: bool) -> list[mqtt.MQTTMessageInfo]:
         """Save and publish each pending agent's stored-up-to mark (all of them committed).
 
         At most one ack per agent every ``ACK_EVERY_S`` (``force``: now, for all pending): under
@@ -649,7 +715,7 @@ class Collector:
         every commit would cost more than storing the messages. An agent only keeps its outbox
         a moment longer; the writer sends what is held back as soon as it is idle."""
         if not self._acks_pending:
-            return
+            return []
         mono = time.monotonic()
         due = {
             key
@@ -663,18 +729,20 @@ class Collector:
         }
         self._acks_pending -= due
         if not advanced:
-            return
+            return []
         now = self.clock.now()
         try:
             self.store.save_progress(advanced, now)
         except Exception:
             self._acks_pending |= due  # not saved: not acknowledged; the next flush retries
             log.exception("could not save agents' progress; acks held back")
-            return
+            return []
+        sent = []
         for key, seq in advanced.items():
             site, room = key
             self._acked_seq[key] = seq
             self._acked_at[key] = mono
             ack = wire.Ack(id=uuid.uuid4().hex, ts=now, site=site, room=room, seq=seq)
             # Retained, so an agent that restarts learns at once what is safe to forget.
-            self.link.publish(wire.topic_of(ack), wire.encode(ack), qos=1, retain=True)
+            sent.append(self.link.publish(wire.topic_of(ack), wire.encode(ack), qos=1, retain=True))
+        return sent
