@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -54,7 +55,10 @@ class Hub:
         self._flush_s = flush_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._clients: set[asyncio.Queue[Event | None]] = set()
+        # Rooms changed since the last flush, added from the collector's threads: a lock, not
+        # a hop onto the loop per message (thousands a second on a busy collector).
         self._dirty: set[tuple[str, str]] = set()
+        self._dirty_lock = threading.Lock()
         self._flusher: asyncio.Task[None] | None = None
         #: Silence longer than this gets a comment line (and a check of the sign-in).
         self.keepalive_s = 15.0
@@ -118,23 +122,21 @@ class Hub:
         for queue in list(self._clients):
             self._offer(queue, event)
 
-    def _apply(self, change: Change) -> None:
-        for transition in change.transitions:
+    def _apply(self, transitions: tuple[rules.Transition, ...]) -> None:
+        for transition in transitions:
             try:
                 self._broadcast(self._render_alert(transition))
             except Exception:
                 log.exception("rendering an alert for live pages failed")
-        self._dirty |= change.rooms
 
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self._flush_s)  # the batching interval itself, not a wait
-            if not self._clients:
-                self._dirty.clear()  # nobody is watching; a new page renders in full
-                continue
-            if not self._dirty:
-                continue
-            dirty, self._dirty = sorted(self._dirty), set()
+            with self._dirty_lock:
+                changed, self._dirty = self._dirty, set()
+            if not self._clients or not changed:
+                continue  # nobody is watching: a new page renders in full
+            dirty = sorted(changed)
             for key in dirty:
                 try:
                     event = self._render_room(key)
@@ -151,6 +153,11 @@ class Hub:
         loop = self._loop
         if loop is None or loop.is_closed():
             return
+        if change.rooms:
+            with self._dirty_lock:
+                self._dirty |= change.rooms
+        if not change.transitions:
+            return  # room cards go out with the next flush; alert steps go out now
         # RuntimeError: the loop closed between the check and the call (the server stops).
         with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._apply, change)
+            loop.call_soon_threadsafe(self._apply, change.transitions)
