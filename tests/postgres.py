@@ -30,13 +30,14 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy.engine import URL, make_url
+
+from waiting import wait_until
 
 if TYPE_CHECKING:
     import psycopg
@@ -244,20 +245,24 @@ class _Cluster:
         import psycopg
 
         url = self.url("postgres")
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
+        last_error: list[Exception] = []
+
+        def accepts() -> bool:
             try:
                 with _connect(url, "postgres", timeout=2) as connection:
                     connection.execute("select 1")
-                    return
+                    return True
             except psycopg.OperationalError as e:
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"PostgreSQL did not accept connections on port {self.port} within "
-                        f"{START_TIMEOUT:.0f} s: {e}\nserver log:\n{_tail(self.log)}",
-                        pytrace=False,
-                    )
-            time.sleep(0.02)  # the interval between connection attempts
+                last_error[:] = [e]
+                return False
+
+        if not wait_until(accepts, START_TIMEOUT, interval=0.02):
+            pytest.fail(
+                f"PostgreSQL did not accept connections on port {self.port} within "
+                f"{START_TIMEOUT:.0f} s: {last_error[0] if last_error else ''}\n"
+                f"server log:\n{_tail(self.log)}",
+                pytrace=False,
+            )
 
     def stop(self) -> None:
         if not self.started:
