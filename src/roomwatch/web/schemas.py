@@ -133,39 +133,22 @@ class AlertOut(Out):
 
     @classmethod
     def of_open(cls, a: rules.OpenAlert, state: str | None = None) -> AlertOut:
-        return cls(
-            alert_id=a.alert_id,
-            site=a.site,
-            room=a.room,
-            type=a.type.value,
-            severity=a.severity.value,
-            state=state or a.state.value,
-            episode_id=a.episode_id,
-            raised_at=a.raised_at,
-            message=a.message,
-            late=a.late,
-            subject=a.subject,
-            tier=a.tier,
-            acknowledged_by=a.acknowledged_by,
-        )
+        """An alert as the collector holds it now (``state``: the step just taken)."""
+        return cls._of(a, state)
 
     @classmethod
     def of_record(cls, r: AlertRecord) -> AlertOut:
-        return cls(
-            alert_id=r.alert_id,
-            site=r.site,
-            room=r.room,
-            type=r.type,
-            severity=r.severity,
-            state=r.state,
-            episode_id=r.episode_id,
-            raised_at=as_utc(r.raised_at),
-            message=r.message,
-            late=r.late,
-            subject=r.subject,
-            tier=r.tier,
-            acknowledged_by=r.acknowledged_by,
-        )
+        """An alert as stored."""
+        return cls._of(r, None)
+
+    @classmethod
+    def _of(cls, source: rules.OpenAlert | AlertRecord, state: str | None) -> AlertOut:
+        # Same attribute names on both; enum members validate to their string values.
+        out = cls.model_validate(source, from_attributes=True)
+        update: dict[str, Any] = {"raised_at": as_utc(out.raised_at)}
+        if state is not None:
+            update["state"] = state
+        return out.model_copy(update=update)
 
 
 class EpisodeOut(Out):
