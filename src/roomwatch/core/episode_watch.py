@@ -12,6 +12,13 @@ authoritative alerts:
 * ``monitoring_lapse`` when staff have been away from the observation point
   longer than the profile allows (POLICIES.md "WATCH"; default 10 s); an
   unknown staff sensor counts as away.
+
+While an end is pending (``vacated_at``: no one seen since then, the room not
+sealed), a fact that falls due at or after ``vacated_at`` is held, not
+announced: if the end is confirmed the episode closes at ``vacated_at`` and the
+fact never was (the student was not there); if someone is seen again it is
+announced on the next step. A fact due before ``vacated_at`` was due while the
+student was there and goes out as usual.
 """
 
 from __future__ import annotations
@@ -31,14 +38,23 @@ class CheckpointRule:
     until_s: float | None
     action: str
 
-    def occurrences_until(self, elapsed_s: float) -> int:
-        """How many occurrences have fallen due after ``elapsed_s`` seconds."""
-        if elapsed_s < self.first_s:
+    def at_s(self, n: int) -> float:
+        """When occurrence ``n`` (from 0) falls due, in seconds into the episode."""
+        return self.first_s + n * (self.every_s or 0)
+
+    def occurrences_until(self, elapsed_s: float, strict: bool = False) -> int:
+        """How many occurrences have fallen due after ``elapsed_s`` seconds (``strict``:
+        before it, not at it: ``elapsed_s`` is then an exit, and one due as the student
+        leaves was not due while they were there)."""
+        if elapsed_s < self.first_s or (strict and elapsed_s == self.first_s):
             return 0
         if self.every_s is None:
             return 1
         horizon = elapsed_s if self.until_s is None else min(elapsed_s, self.until_s)
-        return 1 + max(0, math.floor((horizon - self.first_s) / self.every_s))
+        count = 1 + max(0, math.floor((horizon - self.first_s) / self.every_s))
+        if strict and count > 1 and self.at_s(count - 1) >= elapsed_s:
+            count -= 1
+        return count
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,21 +141,26 @@ def watch(
     staff_present: bool | None,
     staff_fitted: bool,
     now: datetime,
+    vacated_at: datetime | None = None,
 ) -> tuple[WatchState, list[Fact]]:
-    """Advance the watch of one open episode to ``now``."""
+    """Advance the watch of one open episode to ``now`` (holding what ``vacated_at`` holds)."""
     facts: list[Fact] = []
     elapsed = (now - started_at).total_seconds()
-    if rules.warning_s is not None and not state.warned and elapsed >= rules.warning_s:
+    # While an end is pending, only what fell due before the candidate exit may go out.
+    strict = vacated_at is not None
+    if vacated_at is not None:
+        elapsed = min(elapsed, (vacated_at - started_at).total_seconds())
+    if rules.warning_s is not None and not state.warned and _due(rules.warning_s, elapsed, strict):
         state = replace(state, warned=True)
         facts.append(Fact("time_limit_warning", {"limit_min": _min(rules.limit_s)}))
-    if rules.limit_s is not None and not state.exceeded and elapsed >= rules.limit_s:
+    if rules.limit_s is not None and not state.exceeded and _due(rules.limit_s, elapsed, strict):
         state = replace(state, exceeded=True)
         facts.append(Fact("time_limit_exceeded", {"limit_min": _min(rules.limit_s)}))
     announced = dict(state.checkpoints)
     for rule in rules.checkpoints:
-        due = rule.occurrences_until(elapsed)
+        due = rule.occurrences_until(elapsed, strict)
         for n in range(announced.get(rule.id, 0), due):
-            at_s = rule.first_s + n * (rule.every_s or 0)
+            at_s = rule.at_s(n)
             facts.append(
                 Fact(
                     "checkpoint",
@@ -155,13 +176,25 @@ def watch(
         announced[rule.id] = max(due, announced.get(rule.id, 0))
     state = replace(state, checkpoints=announced)
     if rules.monitoring and staff_fitted:
-        state, lapse = _monitoring(state, rules, staff_present, now)
+        state, lapse = _monitoring(state, rules, staff_present, now, vacated_at)
         facts.extend(lapse)
     return state, facts
 
 
+def _due(due_s: float, elapsed_s: float, strict: bool) -> bool:
+    """Whether a rule due ``due_s`` into the episode has fallen due after ``elapsed_s``
+    (``strict``: ``elapsed_s`` is an exit, and what falls due as the student leaves was not
+    due while they were there: Michigan's extra steps are for a seclusion that "lasts longer
+    than 15 minutes", 003 App. B, MI (f))."""
+    return elapsed_s > due_s if strict else elapsed_s >= due_s
+
+
 def _monitoring(
-    state: WatchState, rules: WatchRules, staff_present: bool | None, now: datetime
+    state: WatchState,
+    rules: WatchRules,
+    staff_present: bool | None,
+    now: datetime,
+    vacated_at: datetime | None,
 ) -> tuple[WatchState, list[Fact]]:
     facts: list[Fact] = []
     if staff_present is True:
@@ -171,7 +204,9 @@ def _monitoring(
         return replace(state, staff_away_since=None, lapse_since=None), facts
     away_since = state.staff_away_since or now
     state = replace(state, staff_away_since=away_since)
-    if state.lapse_since is None and now - away_since > timedelta(seconds=rules.lapse_after_s):
+    lapse_at = away_since + timedelta(seconds=rules.lapse_after_s)
+    held = vacated_at is not None and lapse_at >= vacated_at
+    if state.lapse_since is None and now > lapse_at and not held:
         state = replace(state, lapse_since=away_since)
         why = (
             "staff away from the observation point"

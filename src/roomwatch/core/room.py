@@ -24,6 +24,12 @@ The safety rules, from DESIGN.md principle 3 and POLICIES.md (LOCK):
   covered or failed camera is unknown, so occupied for the permit; and a
   sealed room is released only when every fitted presence sensor (mmWave and
   camera) positively reports it empty.
+* The end of an episode is the moment the student left (docs/alerts.md, "When
+  an episode ends"): the empty debounce only *confirms* it. While an end is
+  pending (an episode open, no one seen, the room not sealed) the candidate
+  exit is ``vacated_at``; the watch holds every time and lapse fact that falls
+  due after it, drops them when the end is confirmed, and raises them if
+  someone is seen again. The lock rule is never held.
 """
 
 from __future__ import annotations
@@ -51,6 +57,12 @@ class Input(StrEnum):
 
 #: Inputs that see someone who keeps still; each can say "empty" positively.
 PRESENCE_INPUTS = (Input.PRESENCE, Input.CAMERA)
+#: Inputs that see someone at all: motion, or a presence that keeps still.
+SEEING_INPUTS = (Input.MOTION, *PRESENCE_INPUTS)
+#: Episode start reasons that are staff's word, not a sensor's: such an episode is not
+#: ended by an empty room until someone has been seen in it (staff start it, then the
+#: student comes in), only by staff (the second press, or a command).
+STAFF_REASONS = frozenset({"staff", "staff_button"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,7 @@ class RoomState:
     occupied: bool | None = None
     empty_since: datetime | None = None
     episode: OpenEpisode | None = None
+    vacated_at: datetime | None = None  # an end is pending: when the student may have left
     permit: bool = False
     lock_alarm: bool = False
     watch: WatchState = field(default_factory=WatchState)
@@ -200,6 +213,7 @@ def telemetry_view(state: RoomState) -> tuple[object, ...]:
         state.value(Input.STAFF),
         state.permit,
         state.episode.id if state.episode else None,
+        state.vacated_at,
     )
 
 
@@ -262,10 +276,13 @@ def _apply(
         case InputChanged(input=name, value=value):
             previous = state.value(name)
             state = replace(state, inputs={**state.inputs, name: value})
-            if name in (Input.MOTION, *PRESENCE_INPUTS) and value is True:
+            if name in SEEING_INPUTS and value is True:
                 # Someone is inside; behind a closed door they stay inside until it opens.
                 sealed = state.sealed or state.value(Input.DOOR_CLOSED) is True
                 state = replace(state, last_presence_at=now, sealed=sealed)
+            elif name in SEEING_INPUTS and previous is True:
+                # Seen until this moment: the hold and the exit count from the last sight.
+                state = replace(state, last_presence_at=now)
             if name is Input.DOOR_CLOSED:
                 if value is False:
                     # The door of a sealed room opens: the hold restarts now, since a still
@@ -292,13 +309,14 @@ def _apply(
             if state.episode is None:
                 state = _start_episode(state, now, settings, "staff_button", actions)
             else:
-                state = _end_episode(state, now, "staff_button", actions)
+                state = _end_episode(state, state.vacated_at or now, "staff_button", actions)
         case StartEpisode(reason=reason):
             if state.episode is None:
                 state = _start_episode(state, now, settings, reason, actions)
         case EndEpisode(reason=reason):
             if state.episode is not None:
-                state = _end_episode(state, now, reason, actions)
+                # Staff end it after the student left: the record says when they left.
+                state = _end_episode(state, state.vacated_at or now, reason, actions)
         case Tick():
             pass
     return state
@@ -313,13 +331,37 @@ def _update_occupancy(
     state = replace(state, occupied=occupied, empty_since=empty_since)
     if rising and state.episode is None:
         state = _start_episode(state, now, settings, "occupancy", actions)
+    state = replace(state, vacated_at=_exit_candidate(state))
     if (
-        state.episode is not None
+        state.vacated_at is not None
         and empty_since is not None
         and now - empty_since >= timedelta(seconds=settings.empty_debounce_s)
     ):
-        state = _end_episode(state, now, "room_empty", actions)
+        # Confirmed: the episode ended when the student left, not when the debounce ran out.
+        state = _end_episode(state, state.vacated_at, "room_empty", actions)
     return state
+
+
+def _exit_candidate(state: RoomState) -> datetime | None:
+    """While an episode is open and no one is seen: the moment the student may have left.
+
+    The last sight of anyone: the fall of the last motion or presence, or the opening of
+    the door of a sealed room when nothing moves after it. ``None`` while someone is seen,
+    the room is sealed, occupancy is unknown (unknown never holds an alert), or a staff
+    episode has had no one in it yet.
+    """
+    episode = state.episode
+    if episode is None or state.occupied is None or state.sealed or state.sealed_unknown:
+        return None
+    if any(state.value(sensor) is True for sensor in SEEING_INPUTS):
+        return None
+    seen = state.last_presence_at
+    if seen is None or seen < episode.started_at:
+        if episode.reason in STAFF_REASONS:
+            return None  # staff opened it before anyone came in: it waits for staff
+        # Resumed after a restart with no one seen since: the earliest we can vouch for.
+        seen = max(state.booted_at, episode.started_at)
+    return seen
 
 
 def _interlock(state: RoomState, actions: list[Action]) -> RoomState:
@@ -365,6 +407,7 @@ def _watch(
             state.value(Input.STAFF),
             Input.STAFF in settings.fitted,
             now,
+            state.vacated_at,
         )
         for fact in facts:
             if fact.checkpoint:
@@ -388,8 +431,11 @@ def _start_episode(
     return replace(state, episode=episode)
 
 
-def _end_episode(state: RoomState, now: datetime, reason: str, actions: list[Action]) -> RoomState:
+def _end_episode(
+    state: RoomState, ended_at: datetime, reason: str, actions: list[Action]
+) -> RoomState:
     assert state.episode is not None
     episode = state.episode
-    actions.append(PublishEpisode("ended", episode.id, episode.started_at, now, reason))
-    return replace(state, episode=None)
+    ended_at = max(ended_at, episode.started_at)
+    actions.append(PublishEpisode("ended", episode.id, episode.started_at, ended_at, reason))
+    return replace(state, episode=None, vacated_at=None)

@@ -8,6 +8,10 @@ when its condition starts to hold and resolved when it stops, by the same
 
 Severity follows DESIGN.md: an agent offline, a sensor fault or staff absence
 during an open episode is critical at once; outside an episode, a warning.
+
+Time and lapse conditions honour the agent's pending end (``vacated_at`` in
+telemetry) exactly as the agent's own watch does (core/episode_watch.py): what
+falls due at or after the candidate exit is held; each is raised at its due time.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from roomwatch.core import wire
-from roomwatch.core.episode_watch import WatchRules
+from roomwatch.core.episode_watch import CheckpointRule, WatchRules
 from roomwatch.core.rules import Condition, EnvironmentLimits, telemetry_conditions
 from roomwatch.core.wire import AlertType, Severity
 
@@ -118,8 +122,9 @@ def conditions(
     found += _offline(view, now, telemetry_interval_s, episode)
     found += _faults(view, episode)
     if episode is not None and view.episode_started is not None:
-        found += _time(rules, episode, (now - view.episode_started).total_seconds())
-        found += _watched(view, rules, episode, now)
+        vacated = view.telemetry.vacated_at if view.telemetry is not None else None
+        found += _time(rules, episode, view.episode_started, now, vacated)
+        found += _watched(view, rules, episode, now, vacated)
     return found
 
 
@@ -153,9 +158,26 @@ def _faults(view: RoomView, episode: str | None) -> list[Condition]:
     ]
 
 
-def _time(rules: WatchRules, episode: str, elapsed_s: float) -> list[Condition]:
+def _time(
+    rules: WatchRules,
+    episode: str,
+    started: datetime,
+    now: datetime,
+    vacated: datetime | None,
+) -> list[Condition]:
+    # While an end is pending, only what fell due before the candidate exit holds.
+    horizon = now if vacated is None else min(now, vacated)
+    elapsed_s = (horizon - started).total_seconds()
+    strict = vacated is not None
+
+    def due(at_s: float) -> bool:
+        return elapsed_s > at_s if strict else elapsed_s >= at_s
+
+    def at(seconds: float) -> datetime:
+        return started + timedelta(seconds=seconds)
+
     found = []
-    if rules.limit_s is not None and elapsed_s >= rules.limit_s:
+    if rules.limit_s is not None and due(rules.limit_s):
         minutes = rules.limit_s / 60
         found.append(
             Condition(
@@ -164,46 +186,62 @@ def _time(rules: WatchRules, episode: str, elapsed_s: float) -> list[Condition]:
                 f"The episode has passed its {minutes:g}-minute limit: "
                 "end it or take the next step.",
                 episode,
+                due_at=at(rules.limit_s),
             )
         )
-    elif rules.warning_s is not None and elapsed_s >= rules.warning_s:
-        left = ((rules.limit_s or 0) - elapsed_s) / 60
+    elif rules.warning_s is not None and due(rules.warning_s):
+        left = ((rules.limit_s or 0) - rules.warning_s) / 60
         found.append(
             Condition(
                 AlertType.TIME_LIMIT_WARNING,
                 Severity.WARNING,
-                f"The episode reaches its limit in {left:.0f} min.",
+                f"The episode reaches its {(rules.limit_s or 0) / 60:g}-minute limit "
+                f"{left:g} min after this warning.",
                 episode,
+                due_at=at(rules.warning_s),
             )
         )
     for checkpoint in rules.checkpoints:
-        for n in range(checkpoint.occurrences_until(elapsed_s)):
-            at_min = (checkpoint.first_s + n * (checkpoint.every_s or 0)) / 60
-            found.append(
-                Condition(
-                    AlertType.CHECKPOINT_DUE,
-                    Severity.WARNING,
-                    f"At {at_min:g} min: {checkpoint.action}",
-                    episode,
-                    f"{checkpoint.id}#{n + 1}",
-                )
-            )
+        found += _checkpoints(checkpoint, episode, started, elapsed_s, strict)
     return found
 
 
-def _watched(view: RoomView, rules: WatchRules, episode: str, now: datetime) -> list[Condition]:
+def _checkpoints(
+    checkpoint: CheckpointRule, episode: str, started: datetime, elapsed_s: float, strict: bool
+) -> list[Condition]:
+    found = []
+    for n in range(checkpoint.occurrences_until(elapsed_s, strict)):
+        at_s = checkpoint.at_s(n)
+        found.append(
+            Condition(
+                AlertType.CHECKPOINT_DUE,
+                Severity.WARNING,
+                f"At {at_s / 60:g} min: {checkpoint.action}",
+                episode,
+                f"{checkpoint.id}#{n + 1}",
+                due_at=started + timedelta(seconds=at_s),
+            )
+        )
+    return found
+
+
+def _watched(
+    view: RoomView, rules: WatchRules, episode: str, now: datetime, vacated: datetime | None
+) -> list[Condition]:
     if not rules.monitoring or view.telemetry is None or view.staff_away_since is None:
         return []
     # Absence before the episode began is no lapse in it (the agent counts the same way).
     since = max(view.staff_away_since, view.episode_started or view.staff_away_since)
-    away = (now - since).total_seconds()
-    if away <= rules.lapse_after_s:
-        return []
+    lapse_at = since + timedelta(seconds=rules.lapse_after_s)
+    if now <= lapse_at or (vacated is not None and lapse_at >= vacated):
+        return []  # not yet; or due after the student may have left: held (staff left too)
     return [
         Condition(
             AlertType.MONITORING_LAPSE,
             Severity.CRITICAL,
-            f"No one watching: staff away from the observation point for {away:.0f} s.",
+            "No one watching: staff away from the observation point for more than "
+            f"{rules.lapse_after_s:g} s.",
             episode,
+            due_at=lapse_at,
         )
     ]

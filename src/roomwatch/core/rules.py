@@ -53,6 +53,7 @@ class Condition:
     message: str
     episode_id: str | None
     subject: str | None = None  # what within the episode: a checkpoint occurrence, a sensor
+    due_at: datetime | None = None  # when it began to hold, where that is known exactly
 
 
 def telemetry_conditions(t: Telemetry, limits: EnvironmentLimits) -> list[Condition]:
@@ -187,20 +188,23 @@ def reconcile(
     }
     for key, condition in current.items():
         if key not in open_alerts:
+            # A time rule is raised at its due time: held while the room seemed empty, it
+            # goes out later but says when it really fell due.
+            raised_at = condition.due_at or at
             alert = OpenAlert(
-                alert_id(site, room, condition.type, at, condition.subject),
+                alert_id(site, room, condition.type, raised_at, condition.subject),
                 site,
                 room,
                 condition.type,
                 condition.severity,
                 AlertState.RAISED,
                 condition.episode_id,
-                at,
+                raised_at,
                 condition.message,
                 late,
                 condition.subject,
             )
-            transitions.append(Transition(alert, AlertState.RAISED, at))
+            transitions.append(Transition(alert, AlertState.RAISED, raised_at))
     for key, alert in open_alerts.items():
         if key[0] == site and key[1] == room and alert.type in owned and key not in current:
             resolved = replace(alert, state=AlertState.RESOLVED)

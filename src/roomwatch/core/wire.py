@@ -212,6 +212,12 @@ class Telemetry(AgentMessage):
     staff_present: bool | None
     lock_permit: bool = Field(description="Whether the agent lets an electrified lock hold.")
     episode_id: EpisodeId | None
+    vacated_at: UtcTimestamp | None = Field(
+        default=None,
+        description="An end is pending: no one seen since this moment (the candidate exit), "
+        "the room not sealed. Time and lapse alerts due after it are held until the end is "
+        "confirmed (dropped) or someone is seen (raised). null: someone is seen, or no episode.",
+    )
 
 
 class Episode(AgentMessage):

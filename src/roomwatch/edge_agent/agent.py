@@ -420,6 +420,7 @@ class RoomAgent:
                     "staff_present": s.value(room.Input.STAFF),
                     "lock_permit": s.permit,
                     "episode_id": s.episode.id if s.episode else None,
+                    "vacated_at": s.vacated_at,
                 },
             )
 
