@@ -183,6 +183,8 @@ def play(visit_list: list[Visit], rules: WatchRules, limits: EnvironmentLimits) 
             state, actions = room.step(state, room.InputChanged(name, value), now, settings_)
             carry_out(actions, now)
         state, actions = room.step(state, room.Tick(), now, settings_)
+        if second % 10 == 0:  # the agent's periodic telemetry, besides the one on change
+            actions.append(room.PublishTelemetry())
         carry_out(actions, now)
         for c in conditions(view, limits, rules, now, 10.0):
             if c.episode_id is not None:
@@ -240,3 +242,81 @@ def test_staff_who_step_out_behind_a_closed_door_still_raise_the_lapse() -> None
     (episode,) = played.started
     assert AlertType.MONITORING_LAPSE in played.collector[episode]
     assert "monitoring_lapse" in played.agent_facts[episode]
+
+
+# ------------------------------------------------- the collector's side of the hold
+
+
+def _telemetry(at: datetime, seq: int, vacated_at: datetime | None) -> wire.Telemetry:
+    return wire.Telemetry.model_validate(
+        {
+            "id": f"t{seq}",
+            "seq": seq,
+            "ts": at,
+            "site": "s",
+            "room": "r",
+            "temperature_c": None,
+            "lux": None,
+            "co2_ppm": None,
+            "occupied": True,
+            "door_closed": False,
+            "door_locked": False,
+            "staff_present": True,
+            "lock_permit": False,
+            "episode_id": "s.r.e1",
+            "vacated_at": vacated_at,
+        }
+    )
+
+
+def _view_with_episode() -> RoomView:
+    started = wire.Episode.model_validate(
+        {
+            "id": "e",
+            "seq": 0,
+            "ts": T0,
+            "site": "s",
+            "room": "r",
+            "event": wire.EpisodeEvent.STARTED,
+            "episode_id": "s.r.e1",
+            "started_at": T0,
+            "ended_at": None,
+            "reason": "occupancy",
+        }
+    )
+    return observe(RoomView("s", "r"), started, T0)
+
+
+RULES_2MIN = WatchRules.from_profile(PROFILE, limit_min=2, lapse_after_s=LAPSE_S)
+
+
+def _exceeded(view: RoomView, now: datetime) -> list[Any]:
+    return [
+        c
+        for c in conditions(view, LIMITS, RULES_2MIN, now, 10.0)
+        if c.type is AlertType.TIME_LIMIT_EXCEEDED
+    ]
+
+
+def test_the_collector_holds_what_falls_due_after_the_exit_and_raises_it_at_its_due_time() -> None:
+    left = T0 + timedelta(seconds=110)
+    view = observe(_view_with_episode(), _telemetry(left, 1, left), left)
+    assert not _exceeded(view, T0 + timedelta(seconds=125)), "held: due after the exit"
+    back = T0 + timedelta(seconds=130)
+    view = observe(view, _telemetry(back, 2, None), back)  # seen again: no end after all
+    (raised,) = _exceeded(view, back)
+    assert raised.due_at == T0 + timedelta(seconds=120)
+
+
+def test_the_collector_never_holds_for_an_agent_gone_silent_nor_past_the_bound() -> None:
+    left = T0 + timedelta(seconds=110)
+    view = observe(_view_with_episode(), _telemetry(left, 1, left), left)
+    silent = left + timedelta(seconds=26)  # 2.5 telemetry intervals: offline
+    assert _exceeded(view, silent), "an agent that went quiet cannot vouch for its room"
+    # Still heard from, but pending far longer than any agent's hold and debounce.
+    for n in range(2, 30):
+        at = left + timedelta(seconds=10 * n)
+        view = observe(view, _telemetry(at, n, left), at)
+        if (at - left).total_seconds() <= 180:
+            assert not _exceeded(view, at)
+    assert _exceeded(view, left + timedelta(seconds=290))

@@ -45,6 +45,11 @@ ROOM_TYPES: frozenset[AlertType] = frozenset(
 SILENCE_INTERVALS = 2.5
 #: Episode ids remembered as ended, so a late "started" never reopens one.
 ENDED_KEPT = 50
+#: The longest the collector holds time and lapse alerts for a pending end: the agent's
+#: occupancy hold and empty debounce (90 s by default) with room to spare. An agent whose
+#: end stays pending longer (a longer configured debounce, a stuck agent) has its held
+#: alerts raised here, at their due times: a hold is never open-ended.
+END_HOLD_MAX_S = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +127,22 @@ def conditions(
     found += _offline(view, now, telemetry_interval_s, episode)
     found += _faults(view, episode)
     if episode is not None and view.episode_started is not None:
-        vacated = view.telemetry.vacated_at if view.telemetry is not None else None
+        vacated = _pending_end(view, now, telemetry_interval_s)
         found += _time(rules, episode, view.episode_started, now, vacated)
         found += _watched(view, rules, episode, now, vacated)
     return found
+
+
+def _pending_end(view: RoomView, now: datetime, interval_s: float) -> datetime | None:
+    """The candidate exit the agent reports, while the collector may trust it: not from an
+    agent that is offline or silent (its room may have changed since), and not past the
+    bound."""
+    vacated = view.telemetry.vacated_at if view.telemetry is not None else None
+    if vacated is None or _offline(view, now, interval_s, None):
+        return None
+    if (now - vacated).total_seconds() > END_HOLD_MAX_S:
+        return None
+    return vacated
 
 
 def _severity(episode: str | None) -> Severity:
