@@ -72,6 +72,8 @@ def apply_order(given: dict[str, Any]) -> list[str]:
 
 #: Scenario input -> the fake chip's quantity.
 QUANTITIES = {"temperature_c": "temperature_c", "lux": "lux", "co2_ppm": "co2_ppm"}
+#: A scenario's sensor -> the quantity its chip measures.
+STUCK_QUANTITY = {Sensor.TEMPERATURE: "temperature_c", Sensor.LIGHT: "lux", Sensor.CO2: "co2_ppm"}
 
 
 def agent_config(spec: Room, mqtt: MqttSettings, state_dir: Path) -> AgentConfig:
@@ -105,6 +107,7 @@ class SimRoom:
             "co2_ppm": 600.0,
         }
         self.failing: set[Sensor] = set()
+        self.stuck_sensors: set[Sensor] = set()
         self._last_seq = -1
         self.service: AgentService | None = None
         self.environment: MockEnvironment | None = None
@@ -122,7 +125,12 @@ class SimRoom:
     def start(self) -> AgentService:
         """A new agent process: fresh pins and chips set to the room as it is now."""
         factory = mock_factory()
-        environment = MockEnvironment(self.config.sensors, self.config.state_dir / "w1")
+        # Seeded by the room: its chips stray the same way in every run (and after a restart).
+        environment = MockEnvironment(
+            self.config.sensors,
+            self.config.state_dir / "w1",
+            noise_seed=f"{self.spec.site}/{self.spec.id}",
+        )
         service = AgentService(
             self.config,
             self.clock,
@@ -136,6 +144,8 @@ class SimRoom:
             self._apply(name)
         for sensor in self.failing:
             self._fail(sensor, True)
+        for sensor in self.stuck_sensors:
+            environment.stick(STUCK_QUANTITY[sensor], True)
         service.start()
         return service
 
@@ -199,6 +209,15 @@ class SimRoom:
         else:
             self.failing.discard(sensor)
         self._fail(sensor, failing)
+
+    def stuck(self, sensor: Sensor, stuck: bool) -> None:
+        """The chip repeats its last reading (the agent's stuck-value detector should see it)."""
+        if stuck:
+            self.stuck_sensors.add(sensor)
+        else:
+            self.stuck_sensors.discard(sensor)
+        if self.environment is not None:
+            self.environment.stick(STUCK_QUANTITY[sensor], stuck)
 
     def _apply(self, name: str) -> None:
         if self.service is None or self.environment is None:

@@ -101,6 +101,7 @@ class FaultKind(StrEnum):
     AGENT_CRASH = "agent_crash"
     COLLECTOR_RESTART = "collector_restart"
     SENSOR_FAULT = "sensor_fault"
+    STUCK = "stuck"  # the chip goes on answering with its last value
 
 
 class Sensor(StrEnum):
@@ -113,23 +114,26 @@ class Fault(Strict):
     at: Seconds
     kind: FaultKind
     duration_s: Seconds = Field(0, alias="for", description="How long it lasts (0: a moment).")
-    room: str | None = Field(None, description="The room, for agent_crash and sensor_fault.")
-    sensor: Sensor | None = Field(None, description="For sensor_fault: which sensor fails.")
+    room: str | None = Field(None, description="The room, for agent_crash, sensor_fault and stuck.")
+    sensor: Sensor | None = Field(
+        None, description="For sensor_fault and stuck: which sensor fails."
+    )
     note: str | None = Field(None, max_length=200, description="What happens, for the log.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _fits(self) -> Fault:
-        per_room = self.kind in (FaultKind.AGENT_CRASH, FaultKind.SENSOR_FAULT)
+        per_sensor = self.kind in (FaultKind.SENSOR_FAULT, FaultKind.STUCK)
+        per_room = per_sensor or self.kind is FaultKind.AGENT_CRASH
         if per_room and self.room is None:
             raise ValueError(f"{self.kind.value} needs `room`")
         if not per_room and self.room is not None:
             raise ValueError(f"{self.kind.value} affects every room: leave out `room`")
-        if self.kind is FaultKind.SENSOR_FAULT and self.sensor is None:
-            raise ValueError("sensor_fault needs `sensor`: temperature, light or co2")
-        if self.kind is not FaultKind.SENSOR_FAULT and self.sensor is not None:
-            raise ValueError("`sensor` is only for sensor_fault")
+        if per_sensor and self.sensor is None:
+            raise ValueError(f"{self.kind.value} needs `sensor`: temperature, light or co2")
+        if not per_sensor and self.sensor is not None:
+            raise ValueError("`sensor` is only for sensor_fault and stuck")
         if self.kind is not FaultKind.COLLECTOR_RESTART and self.duration_s <= 0:
             raise ValueError(f"{self.kind.value} needs `for` (how long it lasts, e.g. 2m)")
         return self
