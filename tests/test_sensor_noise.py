@@ -17,14 +17,19 @@ from roomwatch.hardware.wander import CO2, LIGHT, TEMPERATURE, Wander
 FIVE_HOURS = 5 * 3600
 BOUND = {"temperature": TEMPERATURE.bound, "co2": CO2.bound}
 
-I2C = {"temperature": {"kind": "bme280"}, "light": {"kind": "bh1750"}, "co2": {"kind": "scd4x"}}
-ONE_WIRE = {**I2C, "temperature": {"kind": "ds18b20"}}
+Fitted = dict[str, dict[str, str]]
+I2C: Fitted = {
+    "temperature": {"kind": "bme280"},
+    "light": {"kind": "bh1750"},
+    "co2": {"kind": "scd4x"},
+}
+ONE_WIRE: Fitted = {**I2C, "temperature": {"kind": "ds18b20"}}
 
 
 class Room:
     """A MockEnvironment's sensors read once a second on a virtual timeline."""
 
-    def __init__(self, tmp_path: Path, fitted: dict[str, object], seed: str | None) -> None:
+    def __init__(self, tmp_path: Path, fitted: Fitted, seed: str | None) -> None:
         self.t = 0.0
         self.env = MockEnvironment(Sensors.model_validate(fitted), tmp_path / "w1", seed)
         self.sensors: dict[str, SampledSensor] = self.env.sampled_sensors(
@@ -58,7 +63,7 @@ def longest_run(values: list[float | None]) -> int:
 @pytest.mark.parametrize(
     ("fitted", "seconds"), [(I2C, FIVE_HOURS), (ONE_WIRE, 3600)], ids=["bme280", "ds18b20"]
 )
-def test_a_calm_room_for_hours_reads_no_fault(tmp_path: Path, fitted: dict, seconds: int) -> None:
+def test_a_calm_room_for_hours_reads_no_fault(tmp_path: Path, fitted: Fitted, seconds: int) -> None:
     """The issue's case: every chip used to read the same value for 4 h and be called stuck."""
     room = Room(tmp_path, fitted, "demo/room-101")
     room.env.set("lux", 210)  # lights dimmed
