@@ -204,9 +204,12 @@ class MockEnvironment:
             for name, sensor in built.items()
         }
 
-    def presence(self, monotonic: Callable[[], float] = time.monotonic) -> PresenceSensor | None:
-        """The presence driver on the fake port; ``monotonic`` lets a virtual clock run it."""
-        return build_presence(self._config, serial_factory=self._serial, monotonic=monotonic)
+    def presence(self, monotonic: Callable[[], float] | None = None) -> PresenceSensor | None:
+        """The presence driver on the fake port; ``monotonic`` lets a virtual clock run it
+        (default: the clock :meth:`sampled_sensors` was given, so both run on one clock)."""
+        return build_presence(
+            self._config, serial_factory=self._serial, monotonic=monotonic or self._monotonic
+        )
 
     def _bus(self, number: int) -> I2cBus:
         return self.bus.share()

@@ -14,6 +14,7 @@ from roomwatch.core.clock import VirtualClock
 from roomwatch.core.room import Input
 from roomwatch.edge_agent.service import AgentService
 from roomwatch.firmware_config import AgentConfig, MqttSettings, parse_model
+from roomwatch.firmware_config.schema import Ld2410Sensor
 from roomwatch.hardware.gpio import drive, mock_factory
 from roomwatch.hardware.mock_environment import MockEnvironment
 from roomwatch.simulation.scenario import Inputs, Room, Sensor
@@ -76,10 +77,18 @@ QUANTITIES = {"temperature_c": "temperature_c", "lux": "lux", "co2_ppm": "co2_pp
 STUCK_QUANTITY = {Sensor.TEMPERATURE: "temperature_c", Sensor.LIGHT: "lux", Sensor.CO2: "co2_ppm"}
 
 
+#: The mmWave module a room with ``presence: true`` has (on a fake serial port).
+PRESENCE_SENSOR = Ld2410Sensor(kind="ld2410", port="/dev/ttyAMA0")
+
+
 def agent_config(spec: Room, mqtt: MqttSettings, state_dir: Path) -> AgentConfig:
     config = parse_model(ROOM_TEMPLATE, AgentConfig, "simulated room")
+    sensors = config.sensors
+    if spec.presence:
+        sensors = sensors.model_copy(update={"presence": PRESENCE_SENSOR})
     return config.model_copy(
         update={
+            "sensors": sensors,
             "site": spec.site,
             "room": spec.id,
             "profile": spec.profile,
@@ -225,12 +234,18 @@ class SimRoom:
         value = self.values[name]
         if name in PINS:
             drive(self.service.devices.inputs[PINS[name]], bool(value))
+            if name == "occupied" and self.spec.presence and Sensor.PRESENCE not in self.failing:
+                self.environment.set("present", bool(value))  # the radar sees them too
         else:
             self.environment.set(QUANTITIES[name], float(value))
 
     def _fail(self, sensor: Sensor, failing: bool) -> None:
         env = self.environment
         if env is None:
+            return
+        if sensor is Sensor.PRESENCE:
+            # The module stops sending frames; back, it sees the room as it is.
+            env.set("present", None if failing else bool(self.values["occupied"]))
             return
         chips: dict[Sensor, Any] = {
             Sensor.TEMPERATURE: env.bme280,

@@ -55,6 +55,11 @@ class Room(Strict):
     site: str = Field("demo", pattern=ID_PATTERN)
     profile: str = Field("default", description="Policy profile id (`roomwatch policies list`).")
     student_band: StudentBand | None = None
+    presence: bool = Field(
+        False,
+        description="Also fit an mmWave presence sensor (LD2410): it sees whoever is inside "
+        "(it follows `occupied`), and a `sensor_fault` can silence it.",
+    )
 
     @field_validator("profile")
     @classmethod
@@ -108,6 +113,7 @@ class Sensor(StrEnum):
     TEMPERATURE = "temperature"
     LIGHT = "light"
     CO2 = "co2"
+    PRESENCE = "presence"  # the mmWave module, in a room with `presence: true`
 
 
 class Fault(Strict):
@@ -131,7 +137,15 @@ class Fault(Strict):
         if not per_room and self.room is not None:
             raise ValueError(f"{self.kind.value} affects every room: leave out `room`")
         if per_sensor and self.sensor is None:
-            raise ValueError(f"{self.kind.value} needs `sensor`: temperature, light or co2")
+            which = "temperature, light or co2"
+            if self.kind is FaultKind.SENSOR_FAULT:
+                which = "temperature, light, co2 or presence"
+            raise ValueError(f"{self.kind.value} needs `sensor`: {which}")
+        if self.kind is FaultKind.STUCK and self.sensor is Sensor.PRESENCE:
+            raise ValueError(
+                "stuck is for temperature, light or co2 (a module that stops "
+                "sending is a sensor_fault)"
+            )
         if not per_sensor and self.sensor is not None:
             raise ValueError("`sensor` is only for sensor_fault and stuck")
         if self.kind is not FaultKind.COLLECTOR_RESTART and self.duration_s <= 0:
@@ -266,6 +280,13 @@ def _references(scenario: Scenario, doc: yaml_lines.LinedDocument) -> list[yaml_
             room = getattr(item, "room", None)
             if room is not None and room not in ids:
                 problem((kind, i, "room"), f"unknown room {room!r}; the rooms are {sorted(ids)}")
+            elif (
+                isinstance(item, Fault)
+                and item.sensor is Sensor.PRESENCE
+                and room is not None
+                and not scenario.room(room).presence
+            ):
+                problem((kind, i, "sensor"), f"{room} has no presence sensor (`presence: true`)")
             if item.at > scenario.duration_s:
                 problem(
                     (kind, i, "at"), f"{item.at:g} s is after the end ({scenario.duration_s:g} s)"
