@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from roomwatch.firmware_config.schema import Sensors
+from roomwatch.hardware.bh1750 import MAX_LUX
 from roomwatch.hardware.faults import STUCK_MIN_DURATION_S
 from roomwatch.hardware.mock_environment import MockEnvironment
 from roomwatch.hardware.readings import SampledSensor
@@ -92,6 +93,8 @@ def test_a_dark_room_reads_zero_and_without_a_seed_values_are_exact(tmp_path: Pa
     room = Room(tmp_path / "dark", I2C, "demo/room-101")
     room.env.set("lux", 0)
     assert set(room.run(30)["light"]) == {0.0}
+    room.env.set("lux", 65535)  # direct sun: the chip clips at its top, exempt from the check
+    assert set(room.run(30)["light"]) == {round(MAX_LUX, 1)}
     exact = Room(tmp_path / "exact", I2C, None)
     exact.env.set("co2_ppm", 900)
     assert set(exact.run(30)["co2"]) == {900.0}

@@ -40,10 +40,10 @@ class WanderSpec:
 #: BME280 (0.01 °C resolution) or DS18B20 (0.0625 °C steps): a still room's air, ±0.05 °C.
 TEMPERATURE = WanderSpec(noise=0.01, drift=0.02, drift_tau_s=600, bound=0.05, low=-40, high=85)
 #: BH1750 (1 count = 0.83 lx): mains-lit rooms flicker by a fraction of a percent; ±1 %, at
-#: least a count or so in a dim room. A dark room (0 lx) stays at 0, as the chip reads it.
-LIGHT = WanderSpec(
-    noise=0.003, drift=0.004, drift_tau_s=300, bound=0.01, relative=True, floor=0.5, high=54612
-)
+#: least a count or so in a dim room. A dark room (0 lx) stays at 0, and a room brighter than
+#: the chip's range stays saturated (the chip clips), as a real one reads them: both ends
+#: are exempt from the stuck check.
+LIGHT = WanderSpec(noise=0.003, drift=0.004, drift_tau_s=300, bound=0.01, relative=True, floor=0.5)
 #: SCD40/41 (1 ppm resolution, repeatability ±10 ppm): ±5 ppm around the set level.
 CO2 = WanderSpec(noise=2.0, drift=2.0, drift_tau_s=900, bound=5.0, low=1, high=40000)
 
