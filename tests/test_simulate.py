@@ -168,3 +168,24 @@ def test_an_invalid_file_exits_2_with_each_problem(tmp_path: Path) -> None:
     assert out == ""
     assert "duration (line 1): 'soon' is not a time" in err
     assert "invalid scenario (1 problem(s))" in err
+
+
+def test_stuck_and_presence_faults_are_checked() -> None:
+    """`stuck` names a chip; a presence fault needs a room fitted with the radar."""
+    found = problems(GOOD + "faults:\n  - {at: 1m, kind: stuck, room: room-101, for: 4h}\n")
+    assert found == ["faults.0 (line 17): stuck needs `sensor`: temperature, light or co2"]
+    fault = "faults:\n  - {at: 1m, kind: sensor_fault, room: room-101, sensor: presence, for: 1m}\n"
+    assert problems(GOOD + fault) == [
+        "faults.0.sensor (line 17): room-101 has no presence sensor (`presence: true`)"
+    ]
+    fitted = GOOD.replace(
+        "student_band: elementary", "student_band: elementary\n    presence: true"
+    )
+    assert parse_scenario(fitted + fault).rooms[0].presence
+    stuck = "faults:\n  - {at: 1m, kind: stuck, room: room-101, sensor: presence, for: 4h}\n"
+    assert "stuck is for temperature, light or co2" in problems(fitted + stuck)[0]
+    scenario = parse_scenario(
+        GOOD.replace("duration: 3m", "duration: 5h")
+        + ("faults:\n  - {at: 1m, kind: stuck, room: room-101, sensor: co2, for: 4h}\n")
+    )
+    assert scenario.faults[0].kind == "stuck" and scenario.faults[0].end == 60 + 4 * 3600

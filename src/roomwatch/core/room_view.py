@@ -6,8 +6,10 @@ on every clock tick. Conditions are levels, not edges: an alert is raised
 when its condition starts to hold and resolved when it stops, by the same
 :func:`roomwatch.core.rules.reconcile`.
 
-Severity follows DESIGN.md: an agent offline, a sensor fault or staff absence
-during an open episode is critical at once; outside an episode, a warning.
+Severity follows DESIGN.md: an agent offline, a fault of a sensor the safety
+rules read (core/sensor_roles.py) or staff absence during an open episode is
+critical at once; outside an episode, a warning. An environment sensor's fault
+is always a warning.
 
 Time and lapse conditions honour the agent's pending end (``vacated_at`` in
 telemetry) exactly as the agent's own watch does (core/episode_watch.py): what
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from roomwatch.core import wire
 from roomwatch.core.episode_watch import CheckpointRule, WatchRules
 from roomwatch.core.rules import Condition, EnvironmentLimits, telemetry_conditions
+from roomwatch.core.sensor_roles import fault_severity
 from roomwatch.core.wire import AlertType, Severity
 
 #: Every type a room's view decides; reconcile resolves what no longer holds among them.
@@ -167,12 +170,15 @@ def _offline(
 
 
 def _faults(view: RoomView, episode: str | None) -> list[Condition]:
-    return [
-        Condition(
-            AlertType.SENSOR_FAULT, _severity(episode), f"Sensor fault: {fault}", episode, sensor
-        )
-        for sensor, fault in sorted(view.faults.items())
-    ]
+    # Severity by what the fault blinds (core/sensor_roles.py), not by the episode alone.
+    found = []
+    for sensor, fault in sorted(view.faults.items()):
+        severity = fault_severity(sensor, episode is not None)
+        why = f"Sensor fault: {fault}"
+        if severity is Severity.CRITICAL:
+            why += " An episode is open and the safety rules cannot see: watch the room in person."
+        found.append(Condition(AlertType.SENSOR_FAULT, severity, why, episode, sensor))
+    return found
 
 
 def _time(

@@ -218,6 +218,9 @@ class Simulation:
             case FaultKind.SENSOR_FAULT:
                 assert item.room is not None and item.sensor is not None
                 self.rooms[item.room].sensor_fault(item.sensor, not ending)
+            case FaultKind.STUCK:
+                assert item.room is not None and item.sensor is not None
+                self.rooms[item.room].stuck(item.sensor, not ending)
 
     def _broker_down(self) -> None:
         self._quiesce()
