@@ -141,6 +141,47 @@ def _ten_days(world: World, day: date) -> None:
     assert alert.subject == "student:S7" and "10 school days" in alert.message
 
 
+def test_illinois_repeats_within_three_hours_raise_the_written_evaluation(
+    tmp_path: Path,
+) -> None:
+    """003 App. B, IL: "repeated episodes ... during any three-hour period" (us-il.yaml)."""
+    world = World(tmp_path, profile="us-il")
+    try:
+        world.episode("s.a.1", at(MONDAY, 9, 0), 5, room="a")  # room a: 9:00-9:05
+        world.episode("s.a.2", at(MONDAY, 9, 25), 5, room="a")  # 20 min after the end: a repeat
+        world.episode("s.b.1", at(MONDAY, 9, 0), 5, room="b")  # room b: 9:00-9:05
+        world.episode("s.b.2", at(MONDAY, 13, 0), 5, room="b")  # 3 h 55 min later: none
+        steps = world.run_check(at(MONDAY, 13, 10))
+        assert [s for s in steps if s[1] == "frequent_use"] == [("raised", "frequent_use", "s.a.2")]
+        alert = next(a for a in world.collector.desk.open.values() if a.episode_id == "s.a.2")
+        assert alert.subject == "repeat:written_evaluation"
+        assert "began 20 min after episode s.a.1 in a ended" in alert.message
+        assert "licensed educator" in alert.message  # the checkpoint's action
+        # The records name two different students: not a repeat after all.
+        for eid, ref in (("s.a.1", "S1"), ("s.a.2", "S2")):
+            incidents.save(world.engine, eid, full_record(ref, at(MONDAY, 10)), "u1", 0,
+                           fixed(at(MONDAY, 13, 11)))  # fmt: skip
+        assert ("resolved", "frequent_use", "s.a.2") in world.run_check(at(MONDAY, 13, 12))
+        # The same student in another room 2 h later: a repeat by the student.
+        world.episode("s.b.3", at(MONDAY, 11, 0), 5, room="b")
+        incidents.save(world.engine, "s.b.3", full_record("S2", at(MONDAY, 11)), "u1", 0,
+                       fixed(at(MONDAY, 13, 13)))  # fmt: skip
+        steps = world.run_check(at(MONDAY, 13, 14))
+        assert ("raised", "frequent_use", "s.b.3") in steps
+        alert = next(a for a in world.collector.desk.open.values() if a.episode_id == "s.b.3")
+        assert "after episode s.a.2 of the same student" in alert.message
+        # s.b.2 (13:00) is now 1 h 55 min after s.b.3 (11:00-11:05), in the same room.
+        assert ("raised", "frequent_use", "s.b.2") in steps
+    finally:
+        world.close()
+
+
+def test_a_profile_without_a_repeat_window_raises_no_repeat(world: World) -> None:
+    world.episode("s.r.1", at(MONDAY, 9, 0), 5)
+    world.episode("s.r.2", at(MONDAY, 9, 25), 5)
+    assert all(t != "frequent_use" for _, t, _ in world.run_check(at(MONDAY, 10)))
+
+
 def test_acknowledgements_and_notifications_are_audited(world: World) -> None:
     world.episode("s.r.e1", at(MONDAY, 10), 8)
     world.run_check(at(MONDAY, 16))
