@@ -144,6 +144,7 @@ def test_maryland_says_its_limit_is_a_hard_maximum() -> None:
     """time_limit.hard_cap (us-md, 003 App. B MD): the verdict says it may not be extended."""
     md = {i.id: i for i in judge(facts("us-md", minutes=31), AFTER).items}["within_limit"]
     assert md.outcome is Outcome.FAIL and md.evidence["hard_cap"] is True
+    assert md.evidence["basis"] == load_profile("us-md").time_limit.basis  # time_limit.basis
     assert "a hard maximum that may not be extended" in md.summary
     il = {i.id: i for i in judge(facts("us-il", minutes=31), AFTER).items}["within_limit"]
     assert il.outcome is Outcome.FAIL and "hard maximum" not in il.summary
