@@ -245,6 +245,14 @@ class Scenario(Strict):
     )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
+    @field_validator("start", mode="before")
+    @classmethod
+    def _a_date_and_time(cls, value: object) -> object:
+        # YAML reads 15:00 as the number 900, which pydantic would take for 1970.
+        if isinstance(value, int | float):
+            raise ValueError("write a date and time with its offset, e.g. 2026-01-05T15:00:00Z")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
         keys = [(r.site, r.id) for r in self.rooms]
