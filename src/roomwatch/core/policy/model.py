@@ -164,6 +164,23 @@ class RoomRequirements(Strict):
     annual_inspection: bool = False
     notes: str = ""
 
+    def in_words(self) -> list[str]:
+        """What a district must confirm about the room itself (the environment report)."""
+        found = []
+        if self.min_area_sq_ft is not None:
+            found.append(f"floor area at least {self.min_area_sq_ft:g} sq ft")
+        if self.min_side_ft is not None:
+            found.append(f"no side shorter than {self.min_side_ft:g} ft")
+        if self.max_side_ft is not None:
+            found.append(f"no side longer than {self.max_side_ft:g} ft")
+        if self.observation_window:
+            found.append("an observation window giving a clear line of sight")
+        if self.lock_capable_forbidden:
+            found.append("incapable of being locked")
+        if self.annual_inspection:
+            found.append("an annual fire and safety inspection")
+        return found
+
 
 #: The longest repeat window a profile may set (the deadline check reads this far back).
 REPEAT_WINDOW_MAX_H = 7 * 24
