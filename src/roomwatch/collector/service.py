@@ -134,10 +134,11 @@ class _Dead:
 
 @dataclass(frozen=True, slots=True)
 class _Drain:
-    """From stop (and settle): store what is queued, send every held-back ack, then set
-    ``done``."""
+    """From stop: store what is queued, send every held-back ack, then set ``done``. From
+    settle (``acks=False``): store what is queued, then set ``done``."""
 
     done: threading.Event
+    acks: bool = True
 
 
 class Collector:
@@ -376,7 +377,7 @@ class Collector:
         if not self._writer.is_alive():
             return True
         done = threading.Event()
-        self._queue.put(_Drain(done))
+        self._queue.put(_Drain(done, acks=False))
         return done.wait(timeout)
 
     def run_check(
@@ -611,7 +612,8 @@ class Collector:
                 batch.append(more)
             self._write_with_retry(batch)
             if drain is not None:
-                self._await_published(self._flush_acks(force=True), timeout=5)
+                if drain.acks:
+                    self._await_published(self._flush_acks(force=True), timeout=5)
                 drain.done.set()
         self._flush_acks(force=True)
 
