@@ -32,6 +32,7 @@ from roomwatch.collector.service import Collector
 from roomwatch.collector.storage import Store
 from roomwatch.compliance import privacy, records, retention
 from roomwatch.compliance.deadlines import COMPLIANCE_TYPES, DeadlineCheck
+from roomwatch.compliance.jobs import attach_checks
 from roomwatch.core import wire
 from roomwatch.core.clock import VirtualClock
 from roomwatch.core.incident import IncidentRecord
@@ -174,6 +175,25 @@ def test_illinois_repeats_within_three_hours_raise_the_written_evaluation(
         assert ("raised", "frequent_use", "s.b.2") in steps
     finally:
         world.close()
+
+
+def test_deadline_alerts_reach_the_live_pages_and_a_settled_store(world: World) -> None:
+    """The web app's live board hears a check's alerts as it hears a tick's; settle() means
+    what was received is stored (the simulator runs the checks after it)."""
+    heard: list[str] = []
+    world.collector.listeners.append(
+        lambda change: heard.extend(t.alert.type.value for t in change.transitions)
+    )
+    world.episode("s.r.e1", at(MONDAY, 10), 8)
+    world.run_check(at(MONDAY, 15, 31))
+    assert sorted(heard) == ["parent_notification_overdue", "record_incomplete"]
+    assert world.collector.settle(10)
+    assert len(world.stored_alerts()) == 2  # stored: no waiting needed after settle
+    # What the simulator runs is what `roomwatch collector` registers (compliance/jobs.py).
+    attach_checks(world.collector, world.config)
+    ((check, owned, every_s),) = world.collector.periodic_checks
+    assert isinstance(check, DeadlineCheck) and owned == COMPLIANCE_TYPES
+    assert every_s == world.config.compliance.check_every_s
 
 
 def test_a_profile_without_a_repeat_window_raises_no_repeat(world: World) -> None:
