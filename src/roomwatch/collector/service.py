@@ -373,7 +373,8 @@ class Collector:
 
     def settle(self, timeout: float) -> bool:
         """Wait until everything received so far is stored, so a check reads it (the
-        simulator, before it runs a check on its virtual clock). False: not in time."""
+        simulator, before it runs a check on its virtual clock). False: not in time. With
+        no writer running (not opened, or stopped) there is nothing to wait for."""
         if not self._writer.is_alive():
             return True
         done = threading.Event()
