@@ -189,3 +189,26 @@ def test_stuck_and_presence_faults_are_checked() -> None:
         + ("faults:\n  - {at: 1m, kind: stuck, room: room-101, sensor: co2, for: 4h}\n")
     )
     assert scenario.faults[0].kind == "stuck" and scenario.faults[0].end == 60 + 4 * 3600
+
+
+def test_simulate_json_shows_alberta_parents_overdue_from_the_placement() -> None:
+    """The collector's deadline check runs in `roomwatch simulate` (issue 13): seed 000's
+    "immediately" is 5 min from the placement, checked every 60 s."""
+    library = Path(__file__).parent / "scenarios"
+    code, out, err = invoke(str(library / "deadline-parents-ca-ab.yaml"), "--json")
+    assert code == 0, err
+    body = json.loads(out)
+    (episode,) = body["episodes"]
+    (overdue,) = [a for a in body["alerts"] if a["type"] == "parent_notification_overdue"]
+    assert overdue["episode_id"] == episode["episode_id"]
+    placed = episode["start_s"]
+    assert placed + 5 * 60 < overdue["raised_s"] <= placed + 6 * 60
+
+
+def test_a_scenario_may_start_at_another_time() -> None:
+    later = GOOD.replace("duration: 3m", "duration: 3m\nstart: 2026-01-05T15:00:00Z")
+    scenario = parse_scenario(later)
+    assert scenario.start is not None and scenario.start.hour == 15
+    for bad in ("15:00", "2026-01-05T15:00:00"):  # a number to YAML; no offset
+        found = problems(GOOD.replace("duration: 3m", f"duration: 3m\nstart: {bad}"))
+        assert any(p.startswith("start") for p in found), found

@@ -12,7 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from roomwatch.core import yaml_lines
 from roomwatch.core.policy import StudentBand, available_profiles
@@ -242,6 +250,11 @@ def _one_expectation(value: Any) -> Any:
 
 class Scenario(Strict):
     duration_s: Seconds = Field(alias="duration", gt=0, le=7 * 24 * 3600)
+    start: AwareDatetime | None = Field(
+        None,
+        description="When the scenario begins, with its offset (e.g. 2026-01-05T15:00:00Z); "
+        "default Monday 5 January 2026, 08:00 UTC. The simulated school day ends 15:30 UTC.",
+    )
     rooms: list[Room] = Field(min_length=1)
     steps: list[Step] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
@@ -249,6 +262,14 @@ class Scenario(Strict):
         default_factory=list
     )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _a_date_and_time(cls, value: object) -> object:
+        # YAML reads 15:00 as the number 900, which pydantic would take for 1970.
+        if isinstance(value, int | float):
+            raise ValueError("write a date and time with its offset, e.g. 2026-01-05T15:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
