@@ -8,6 +8,7 @@ agent progress and time zones.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -26,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from roomwatch.collector import compliance_models, models
+from roomwatch.collector.dead_letters import PREFIX_BYTES
 from roomwatch.collector.storage import (
     Store,
     UserExistsError,
@@ -222,17 +224,22 @@ def test_open_alerts_survive_a_restart_and_are_not_raised_twice(open_store: Open
     ]
 
 
-def test_dead_letters_keep_the_payload_whole(open_store: OpenStore) -> None:
+def test_dead_letters_keep_a_bounded_prefix_with_the_size_and_hash(open_store: OpenStore) -> None:
     store = open_store()
     payloads = [
         bytes(range(256)),  # NUL, invalid UTF-8, every byte value
         bytes(range(256))[::-1] * (wire.MAX_PAYLOAD_BYTES // 256),  # the largest allowed
+        b"x" * (1024 * 1024),  # larger than the wire takes
         b"",
     ]
     for payload in payloads:
         store.save_dead_letter(wire.Invalid("t/x", payload, "not JSON", None), T0)
-    stored = rows(store, "select payload, reason from dead_letter order by id")
-    assert [(bytes(p), r) for p, r in stored] == [(p, "not JSON") for p in payloads]
+    stored = rows(
+        store, "select payload, payload_size, payload_sha256, reason from dead_letter order by id"
+    )
+    assert [(bytes(p), n, h, r) for p, n, h, r in stored] == [
+        (p[:PREFIX_BYTES], len(p), hashlib.sha256(p).hexdigest(), "not JSON") for p in payloads
+    ]
 
 
 def test_agent_progress_is_saved_and_loaded_after_a_restart(open_store: OpenStore) -> None:
@@ -298,7 +305,11 @@ def test_a_restart_finds_each_rooms_last_state_and_its_recent_facts(
     store.engine.dispose()
 
     facts = open_store().recent_room_facts(since=T0)
-    assert [m.id for m, _ in facts] == ["tm-other-room", "tm-new", "ep", "fault", "ok", "st-new"]
+    # In arrival order; each room's last few statuses and readings (the room view picks the
+    # newest by sequence, as it does live), and the facts received since ``since``.
+    assert [m.id for m, _ in facts] == [
+        "tm-other-room", "st-old", "tm-old", "tm-new", "ep", "fault", "ok", "st-new",
+    ]  # fmt: skip
     sent = {m.id: m for m in messages}
     for found, received_at in facts:
         assert found == sent[found.id]

@@ -27,11 +27,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig, RoomSettings
+from roomwatch.collector.dead_letters import DeadLetterCaps, DeadRecord, shrink
 from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
 from roomwatch.collector.models import DeliveryAttempt
 from roomwatch.collector.observability import Counters, Health, Observability
+from roomwatch.collector.quarantine import Quarantine
 from roomwatch.collector.storage import Store, make_engine, migrate
 from roomwatch.core import rules, wire
+from roomwatch.core.claimed_time import judge, skew_conditions
 from roomwatch.core.clock import Clock
 from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.escalation import EscalationPolicy
@@ -128,7 +131,7 @@ class _Attempts:
 
 @dataclass(frozen=True, slots=True)
 class _Dead:
-    invalid: wire.Invalid
+    invalid: DeadRecord
     received_at: datetime
 
 
@@ -144,7 +147,13 @@ class Collector:
         self.config = config
         self.clock = clock
         self.counters = Counters()
-        self.store = Store(make_engine(config.database_url))
+        self.window = config.time_window
+        self.store = Store(
+            make_engine(config.database_url), Quarantine(self.counters.quarantined), self.window
+        )
+        self._dead_caps = DeadLetterCaps(
+            config.dead_letters_per_agent, config.dead_letters_total, {}
+        )
         self._queue: queue.Queue[_Valid | _Dead | _Steps | _Attempts | _Drain | None] = (
             queue.Queue()
         )
@@ -212,6 +221,11 @@ class Collector:
         self.desk.load(self.store.open_alerts())
         self._trackers = {key: SeqTracker(seq) for key, seq in self.store.load_progress().items()}
         self._registered = self.store.registered_rooms()
+        self._dead_caps = DeadLetterCaps(
+            self.config.dead_letters_per_agent,
+            self.config.dead_letters_total,
+            self.store.dead_letter_counts(),
+        )
         with self._views_lock:
             since = self.clock.now() - timedelta(days=REBUILD_DAYS)
             for message, received_at in self.store.recent_room_facts(since):
@@ -219,7 +233,13 @@ class Collector:
                 if isinstance(message, wire.Status):
                     self._profiles[key] = message.profile
                 view = self._views.get(key) or RoomView(*key)
-                self._views[key] = observe(view, message, received_at)
+                self._views[key] = observe(view, message, received_at, self.window)
+        if self.counters.quarantined:
+            log.error(
+                "started with %d unreadable row(s) quarantined (%s): see the errors above",
+                sum(self.counters.quarantined.values()),
+                ", ".join(f"{t}: {n}" for t, n in sorted(self.counters.quarantined.items())),
+            )
         self._writer.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
@@ -292,8 +312,8 @@ class Collector:
             result = wire.decode(topic, payload)
             if isinstance(result, wire.Invalid):
                 self.counters.invalid += 1
-                log.warning("invalid message on %s: %s", result.topic, result.reason)
-                self._queue.put(_Dead(result, now))
+                log.warning("invalid message on %s: %s", result.topic[:200], result.reason[:300])
+                self._dead_letter(result, now)
                 return
             message = result.message
             if message.kind not in wire.AGENT_KINDS:
@@ -312,8 +332,16 @@ class Collector:
             self._queue.put(_Valid(message, now, transitions))
             self._tell(frozenset({(message.site, message.room)}), transitions)
         except Exception as exc:
-            log.exception("unexpected failure handling a message on %s", topic)
-            self._queue.put(_Dead(wire.Invalid(topic, payload, f"collector error: {exc}"), now))
+            log.exception("unexpected failure handling a message on %s", topic[:200])
+            self._dead_letter(wire.Invalid(topic, payload, f"collector error: {exc}"), now)
+
+    def _dead_letter(self, invalid: wire.Invalid, now: datetime) -> None:
+        """Keep a bounded record of it, unless its room's or the total cap is reached."""
+        record = shrink(invalid)
+        if self._dead_caps.admit(record.source):
+            self._queue.put(_Dead(record, now))
+        else:
+            self.counters.dead_letters_dropped += 1
 
     def _remember(self, message_id: str) -> None:
         self._seen[message_id] = None
@@ -327,10 +355,12 @@ class Collector:
             if isinstance(message, wire.Status):
                 self._profiles[key] = message.profile
             view = self._views.get(key) or RoomView(*key)
-            view = self._views[key] = observe(view, message, now)
+            view = self._views[key] = observe(view, message, now, self.window)
             # A status is news when it arrives: a last will carries the time it was made
-            # (when the agent connected), not the time it fired.
-            sent = now if isinstance(message, wire.Status) else message.ts
+            # (when the agent connected), not the time it fired. A time outside the window
+            # is not believed: the message counts from its arrival (core/claimed_time.py).
+            judged = judge(message, now, self.window).message
+            sent = now if isinstance(message, wire.Status) else judged.ts
             late = (now - sent).total_seconds() > self.config.late_after_s
             # Raised at the message's own time: after an outage, when it happened.
             return self._evaluate(view, now, at=min(sent, now), late=late)
@@ -491,6 +521,7 @@ class Collector:
         band = self.room_settings(key).student_band
         limits, watch = self._rules_of(profile, band)
         found = conditions(view, limits, watch, now, self.config.telemetry_interval_s)
+        found += skew_conditions(view.clock_skew_s)
         transitions = self.desk.reconcile(view.site, view.room, found, ROOM_TYPES, at, late)
         for t in transitions:
             if t.state is wire.AlertState.RAISED:

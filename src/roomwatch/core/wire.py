@@ -85,6 +85,7 @@ class AlertType(StrEnum):
     PARENT_NOTIFICATION_OVERDUE = "parent_notification_overdue"
     RECORD_INCOMPLETE = "record_incomplete"
     FREQUENT_USE = "frequent_use"
+    CLOCK_SKEW = "clock_skew"
 
 
 class Severity(StrEnum):
@@ -123,7 +124,12 @@ def format_ts(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("timestamps on the wire must be timezone-aware")
     utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): glibc writes year 1 as "1", which parse_ts (rightly) refuses, so a
+    # message from year 1 would be stored in a form that cannot be read back.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_ts(value: object) -> datetime:
