@@ -9,6 +9,7 @@ agent progress and time zones.
 from __future__ import annotations
 
 import hashlib
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -28,6 +29,7 @@ from sqlmodel import SQLModel
 
 from roomwatch.collector import compliance_models, models
 from roomwatch.collector.dead_letters import PREFIX_BYTES
+from roomwatch.collector.quarantine import read_time
 from roomwatch.collector.storage import (
     Store,
     UserExistsError,
@@ -314,6 +316,29 @@ def test_a_restart_finds_each_rooms_last_state_and_its_recent_facts(
     for found, received_at in facts:
         assert found == sent[found.id]
         assert received_at == found.ts + delay
+
+
+def test_years_1_and_9999_round_trip_through_the_database(open_store: OpenStore) -> None:
+    """Issue 14, finding 1: every time the wire accepts is read back at the next start."""
+    stamps = ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"]
+    sent = []
+    for n, stamp in enumerate(stamps):
+        body = {"v": 1, "id": f"ep-{n}", "seq": n, "ts": stamp, "site": "s", "room": "r"}
+        body |= {"event": "started", "episode_id": f"e{n}", "started_at": stamp}
+        body |= {"ended_at": None, "reason": None}
+        decoded = wire.decode("roomwatch/v1/s/r/episode", json.dumps(body).encode())
+        assert isinstance(decoded, wire.Decoded)
+        sent.append(decoded.message)
+    store = open_store()
+    store.write_batch([(m, T0) for m in sent])
+    store.engine.dispose()
+    again = open_store()
+    assert [m for m, _ in again.recent_room_facts(since=T0)] == sent
+    assert again.quarantine.total == 0
+    started = rows(again, "select started_at from episode order by episode_id")
+    assert [read_time(t) for (t,) in started] == [
+        m.started_at for m in sent if isinstance(m, wire.Episode)
+    ]
 
 
 def test_stored_times_come_back_as_the_same_instant_in_utc(open_store: OpenStore) -> None:
