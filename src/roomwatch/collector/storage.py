@@ -755,9 +755,10 @@ class Store:
                 found[(site, room)] = seq
         return found
 
-    #: The last few status and telemetry rows per room read at start: the room view picks the
-    #: newest by sequence (as it does live), and an unreadable one does not hide the rest.
-    LAST_ROWS_PER_ROOM = 5
+    #: The status and telemetry rows per room read at start, newest first, page by page: the
+    #: room view picks the newest by sequence (as it does live) from the first page; a room
+    #: whose page held no readable row reads the next, so junk cannot hide its last state.
+    LAST_ROWS_PAGES = ((1, 5), (6, 50), (51, 500))
 
     def recent_room_facts(self, since: datetime) -> list[tuple[wire.Message, datetime]]:
         """What a restarted collector needs to rebuild each room's view, in arrival order:
@@ -785,9 +786,6 @@ class Store:
         ranked = (
             select(*columns, newest).where(table.c.kind.in_(["status", "telemetry"])).subquery()
         )
-        last_of_kind = select(*(ranked.c[c.name] for c in columns)).where(
-            ranked.c.n <= self.LAST_ROWS_PER_ROOM
-        )
         event_type = table.c.body["type"].as_string()
         if sqlite:  # json_extract of text that is not JSON fails the whole query
             event_type = case((func.json_valid(raw(table.c.body)) == 1, event_type), else_=None)
@@ -798,16 +796,38 @@ class Store:
         )
         found: list[tuple[wire.Message, datetime, int]] = []
         with self.engine.connect() as connection:
-            rows = [*connection.execute(last_of_kind), *connection.execute(facts)]
-        for row_id, site, room, kind, body, received_at in rows:
-            try:
-                message = self._stored_message(site, room, kind, body)
-                seq = getattr(message, "seq", None)
-                found.append((message, read_time(received_at), -1 if seq is None else seq))
-            except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-                self.quarantine.add("message", f"id {row_id!r}, {kind} of {site}/{room}", exc)
+            done: set[tuple[str, str, str]] = set()
+            tried: set[tuple[str, str, str]] = set()
+            for first, last in self.LAST_ROWS_PAGES:
+                page = select(*(ranked.c[c.name] for c in columns)).where(
+                    ranked.c.n.between(first, last)
+                )
+                for row in connection.execute(page):
+                    group = (row.site, row.room, row.kind)
+                    if first > 1 and (group in done or group not in tried):
+                        continue  # after the first page: only rooms with nothing readable yet
+                    tried.add(group)
+                    if self._read_fact(row, found):
+                        done.add(group)
+                if not tried - done:
+                    break
+                tried -= done
+            for row in connection.execute(facts):
+                self._read_fact(row, found)
         found.sort(key=lambda item: (item[1], item[2]))
         return [(message, received_at) for message, received_at, _ in found]
+
+    def _read_fact(self, row: Any, found: list[tuple[wire.Message, datetime, int]]) -> bool:
+        """Add the stored message in ``row`` to ``found``; quarantine it if it is unreadable."""
+        row_id, site, room, kind, body, received_at = row
+        try:
+            message = self._stored_message(site, room, kind, body)
+            seq = getattr(message, "seq", None)
+            found.append((message, read_time(received_at), -1 if seq is None else seq))
+            return True
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            self.quarantine.add("message", f"id {row_id!r}, {kind} of {site}/{room}", exc)
+            return False
 
     @staticmethod
     def _stored_message(site: object, room: object, kind: object, body: object) -> wire.Message:
