@@ -197,8 +197,10 @@ def test_a_command_runs_once_and_never_from_the_future(bench: Bench) -> None:
 
     def command(action: str, id_: str, offset_s: float = 0) -> bytes:
         ts = bench.clock.now() + timedelta(seconds=offset_s)
-        body = {"id": id_, "ts": ts, "site": "oak", "room": "calm-2", "by": "u1"}
-        return wire.encode(wire.Command(**body, action=wire.CommandAction(action)))
+        action_ = wire.CommandAction(action)
+        return wire.encode(
+            wire.Command(id=id_, ts=ts, site="oak", room="calm-2", by="u1", action=action_)
+        )
 
     def checkins() -> int:
         return sum(1 for row in bench.outbox.after(-1, 10_000) if b'"staff_checkin"' in row.payload)
