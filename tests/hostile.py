@@ -106,11 +106,9 @@ class Hostile:
             cut = text[: rng.randrange(1, len(text) - 1)]
             return Payload(topic, cut, False, category="truncated JSON")
         if choice == 2:
-            field = rng.choice(["temperature_c", "lux"])
-            value = rng.choice(["NaN", "Infinity", "-Infinity", "1e999"])
-            body = text.replace(
-                f'"{field}": {base[field]}'.encode(), f'"{field}": {value}'.encode()
-            )
+            name = rng.choice(["temperature_c", "lux"])
+            number = rng.choice(["NaN", "Infinity", "-Infinity", "1e999"])
+            body = text.replace(f'"{name}": {base[name]}'.encode(), f'"{name}": {number}'.encode())
             return Payload(topic, body, False, category="NaN and infinities")
         if choice == 3:
             depth = rng.choice([100, 1000, 10_000, LIMIT // 5 - 2])
