@@ -27,12 +27,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from hostile import Hostile  # noqa: E402
-
-from roomwatch.collector.config import CollectorConfig  # noqa: E402
-from roomwatch.collector.service import Collector  # noqa: E402
-from roomwatch.core.clock import VirtualClock  # noqa: E402
-from roomwatch.firmware_config import MqttSettings  # noqa: E402
+from hostile import Hostile
+from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.service import Collector
+from roomwatch.core.clock import VirtualClock
+from roomwatch.firmware_config import MqttSettings
 
 
 def rss_bytes() -> int:
