@@ -323,7 +323,8 @@ class Collector:
                 return
             kind = message.kind.value
             self.counters.by_kind[kind] = self.counters.by_kind.get(kind, 0) + 1
-            self.observability.ingest_lag.observe(max(0.0, (now - message.ts).total_seconds()))
+            if self.window.skew(message.ts, now) is None:  # a year-1 ts would skew the sum
+                self.observability.ingest_lag.observe(max(0.0, (now - message.ts).total_seconds()))
             if message.id in self._seen:
                 self.counters.duplicates += 1
                 return

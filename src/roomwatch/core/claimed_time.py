@@ -61,9 +61,10 @@ def judge(message: wire.Message, received_at: datetime, window: TimeWindow | Non
 
     The skew reported is the message's own ``ts`` offset when that is out, else the first
     other time that is (an episode that claims to have started in year 1). A status is
-    never judged: its ``ts`` is when its connection began (docs/wire-protocol.md), and a
-    retained one can be days old; it is ordered by arrival already."""
-    if window is None or isinstance(message, wire.Status):
+    judged too (its time orders the stored agent rows), but its skew says nothing about the
+    agent's clock: its ``ts`` is when its connection began (docs/wire-protocol.md), and a
+    retained one can be days old; the room view counts only sequenced messages' skew."""
+    if window is None:
         return Judged(message, None)
     out = {
         name: skew

@@ -55,6 +55,9 @@ class Room(Strict):
     site: str = Field("demo", pattern=ID_PATTERN)
     profile: str = Field("default", description="Policy profile id (`roomwatch policies list`).")
     student_band: StudentBand | None = None
+    clock_behind: Seconds = Field(
+        0, description="How far the agent's clock runs behind (a dead RTC battery, no NTP)."
+    )
 
     @field_validator("profile")
     @classmethod
