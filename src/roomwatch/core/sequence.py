@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-
 #: The most numbers one cover above a hole may add (an agent's outbox drops at most a
 #: tenth of its largest capacity, 10,000,000, at once).
 MAX_SPAN = 1_000_000
