@@ -108,7 +108,13 @@ class Hostile:
         if choice == 2:
             name = rng.choice(["temperature_c", "lux"])
             number = rng.choice(["NaN", "Infinity", "-Infinity", "1e999"])
-            body = text.replace(f'"{name}": {base[name]}'.encode(), f'"{name}": {number}'.encode())
+            if rng.random() < 0.5:  # an event's own fields are not range-checked
+                event = json.dumps({**base, "type": "reading", "level": 1.5}).encode()
+                body = event.replace(b'"level": 1.5', f'"level": {number}'.encode())
+                topic = self.topic("event", room)
+            else:
+                old = f'"{name}": {base[name]}'.encode()
+                body = text.replace(old, f'"{name}": {number}'.encode())
             return Payload(topic, body, False, category="NaN and infinities")
         if choice == 3:
             depth = rng.choice([100, 1000, 10_000, LIMIT // 5 - 2])
@@ -139,8 +145,9 @@ class Hostile:
                 topic, json.dumps({**base, field: value}).encode(), False, category="wrong types"
             )
         if choice == 6:
-            body = json.dumps({**base, "type": "note", "text": "\ud800 alone"}).encode()
-            return Payload(self.topic("event", room), body, False, category="lone surrogate")
+            text_ = rng.choice(["\ud800 alone", "a NUL \u0000 inside"])
+            body = json.dumps({**base, "type": "note", "text": text_}).encode()
+            return Payload(self.topic("event", room), body, False, category="lone surrogate, NUL")
         if choice == 7:
             body = text.replace(b'"fuzz"', b'"fu\xc3\x28zz"', 1)
             return Payload(topic, body, False, category="bad UTF-8")

@@ -27,6 +27,7 @@ from sqlalchemy import DateTime, Engine, Table, inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from hostile import Hostile
 from roomwatch.collector import compliance_models, models
 from roomwatch.collector.dead_letters import PREFIX_BYTES
 from roomwatch.collector.quarantine import read_time
@@ -339,6 +340,34 @@ def test_years_1_and_9999_round_trip_through_the_database(open_store: OpenStore)
     assert [read_time(t) for (t,) in started] == [
         m.started_at for m in sent if isinstance(m, wire.Episode)
     ]
+
+
+def test_whatever_the_wire_accepts_the_database_stores_and_reads_back(
+    open_store: OpenStore,
+) -> None:
+    """Issue 14: the fuzz suite's 2,000 hostile payloads (tests/hostile.py), in one batch:
+    the valid ones (years 1 and 9999, forged sequence numbers) and the dead letters are
+    stored by both databases (PostgreSQL refuses NaN and NUL, which the decoder refuses
+    first), and everything stored is read back at the next start."""
+    hostile = Hostile(7, T0)
+    received, dead = [], []
+    for n in range(2000):
+        payload = hostile.payload(n)
+        result = wire.decode(payload.topic, payload.body)
+        if isinstance(result, wire.Decoded):
+            received.append((result.message, T0))
+        else:
+            dead.append((result, T0))
+    assert received and dead
+    store = open_store()
+    new = store.write_batch(received, dead=dead)
+    assert new == {m.id for m, _ in received}
+    store.engine.dispose()
+    again = open_store()
+    again.recent_room_facts(since=T0 - timedelta(days=1))
+    assert again.quarantine.total == 0
+    (letters,) = rows(again, "select count(*) from dead_letter")[0]
+    assert letters == len(dead)
 
 
 def test_stored_times_come_back_as_the_same_instant_in_utc(open_store: OpenStore) -> None:
