@@ -86,7 +86,7 @@ def observe(
     view = replace(view, last_heard=received_at)
     judged = judge(message, received_at, window)
     message = judged.message
-    if message.sequenced:
+    if message.sequenced and view.clock_skew_s != judged.skew_s:
         view = replace(view, clock_skew_s=judged.skew_s)
     match message:
         case wire.Status(state="offline"):
