@@ -82,3 +82,36 @@ def test_the_broker_drops_what_is_over_the_size_limit(
         assert service.counters.received == 1, "the oversize payload reached the collector"
     finally:
         service.stop()
+
+
+def test_a_message_the_database_refuses_holds_up_nothing(tmp_path: Path) -> None:
+    """A row the database will never take (here a real SQLite trigger refuses it, as
+    PostgreSQL refused an Infinity) was retried forever, with every message after it."""
+    desk = Desk(tmp_path)
+    try:
+        with sqlite3.connect(desk.db) as c:
+            c.execute(
+                "create trigger refuse before insert on message when new.id = 'm1'"
+                " begin select raise(abort, 'this row is refused'); end"
+            )
+        for _ in range(3):  # m0, m1 (refused), m2
+            desk.telemetry(door_locked=True)
+        assert "door_locked_while_occupied" in desk.open_types()
+
+        def stored() -> list[str]:
+            with sqlite3.connect(desk.db) as c:
+                return [r[0] for r in c.execute("select id from message order by id")]
+
+        assert wait_until(lambda: stored() == ["m0", "m2"], timeout=30), stored()
+        with sqlite3.connect(desk.db) as c:
+            (reason,) = c.execute("select reason from dead_letter").fetchone()
+            assert "the database refused it" in reason and "this row is refused" in reason
+            assert wait_until(
+                lambda: c.execute("select acked_seq from agent_progress").fetchall() == [(2,)]
+            ), "the refused message's number held the acknowledgement"
+            alerts = c.execute("select count(*) from alert where state = 'raised'").fetchone()
+            assert alerts == (1,), "the alert step stored with the first message"
+        assert not desk.collector.counters.last_write_failed
+        assert desk.collector._writer.is_alive()
+    finally:
+        desk.close()

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig, RoomSettings
@@ -54,6 +55,18 @@ ACK_EVERY_S = 0.5
 SWITCH_INTERVAL_S = 0.0005
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
+
+
+#: A batch the database refuses this many times in a row for its content is written item by
+#: item (a race with another collector over the same ids resolves on the first retry).
+ISOLATE_AFTER = 3
+
+
+def _refused_for_content(exc: Exception) -> bool:
+    """Whether the database refused the rows (a constraint, a value), not failed itself."""
+    return isinstance(exc, IntegrityError | DataError) or (
+        isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+    )
 
 
 class _SwitchInterval:
@@ -642,6 +655,7 @@ class Collector:
 
     def _write_with_retry(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         delay = 0.5
+        refused = 0
         while batch:
             try:
                 self._write(batch)
@@ -650,6 +664,14 @@ class Collector:
             except Exception as exc:  # noqa: BLE001 - any database failure: keep the batch, retry
                 self.counters.write_failures += 1
                 self.counters.last_write_failed = True
+                # Refused for what it holds (not because the database is away), again and
+                # again: one row it will never take must not hold up every other (issue 14).
+                refused = refused + 1 if _refused_for_content(exc) else 0
+                if refused >= ISOLATE_AFTER:
+                    log.error("database refused a batch %d times (%s): writing item by item",
+                              refused, exc)  # fmt: skip
+                    self._write_each(batch)
+                    return
                 log.error(
                     "database write of %d item(s) failed (%s); retrying in %.1f s",
                     len(batch),
@@ -660,6 +682,39 @@ class Collector:
                     log.error("stopping with %d item(s) unwritten", len(batch))
                     return
                 delay = min(delay * 2, 30)
+
+    def _write_each(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
+        for item in batch:
+            try:
+                self._write([item])
+            except Exception as exc:  # noqa: BLE001 - sorted out below
+                if _refused_for_content(exc):
+                    self._refused(item, exc)
+                else:  # the database itself is failing now: wait for it, as for any batch
+                    self._write_with_retry([item])
+        self.counters.last_write_failed = False
+
+    def _refused(self, item: _Valid | _Dead | _Steps | _Attempts, exc: Exception) -> None:
+        """The database will not take ``item``: keep what can be kept, and move on."""
+        if not isinstance(item, _Valid):
+            log.error("the database refused a %s (%s); dropped", type(item).__name__[1:], exc)
+            return
+        m = item.message
+        log.error("the database refused message %s from %s/%s (%s); dead-lettered",
+                  m.id, m.site, m.room, exc)  # fmt: skip
+        reason = f"the database refused it: {exc}"
+        dead = _Dead(
+            shrink(wire.Invalid(wire.topic_of(m), wire.encode(m), reason)), item.received_at
+        )
+        rest: list[_Valid | _Dead | _Steps | _Attempts] = [dead]
+        if item.transitions:
+            rest.append(_Steps(item.transitions))  # the alert steps it caused are still owed
+        try:
+            self._write(rest)
+        except Exception:
+            log.exception("could not store the refused message's dead letter")
+        # Accounted for: its number must not hold the agent's acknowledgement forever.
+        self._acknowledge([item], {m.id})
 
     def _write(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         valid = [i for i in batch if isinstance(i, _Valid)]
