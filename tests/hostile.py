@@ -109,8 +109,8 @@ class Hostile:
             name = rng.choice(["temperature_c", "lux"])
             number = rng.choice(["NaN", "Infinity", "-Infinity", "1e999"])
             if rng.random() < 0.5:  # an event's own fields are not range-checked
-                event = json.dumps({**base, "type": "reading", "level": 1.5}).encode()
-                body = event.replace(b'"level": 1.5', f'"level": {number}'.encode())
+                reading = json.dumps({**base, "type": "reading", "level": 1.5}).encode()
+                body = reading.replace(b'"level": 1.5', f'"level": {number}'.encode())
                 topic = self.topic("event", room)
             else:
                 old = f'"{name}": {base[name]}'.encode()
