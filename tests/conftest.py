@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from roomwatch.core import wire
 from waiting import wait_until
 
 pytest_plugins = ["postgres", "web_stack"]
@@ -40,6 +41,9 @@ class Broker:
         folder = self.folder
         self.log = folder / "mosquitto.log"
         conf = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "log_dest stderr"]
+        # As docs/operations.md sets it: the wire's own limit (wire.MAX_PAYLOAD_BYTES), so an
+        # oversize payload never reaches a subscriber (Mosquitto 2.0.11 takes this name).
+        conf.append(f"message_size_limit {wire.MAX_PAYLOAD_BYTES}")
         if packaged_settings:
             # What Debian's package sets: persistence on, saved every 30 minutes (the default),
             # so a SIGKILL loses whatever arrived since the last save.

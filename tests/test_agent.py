@@ -16,7 +16,8 @@ from roomwatch.cli import mock_console
 from roomwatch.cli.main import main
 from roomwatch.core import room, wire
 from roomwatch.core.clock import VirtualClock
-from roomwatch.edge_agent.agent import COMMAND_MAX_AGE_S, RoomAgent
+from roomwatch.edge_agent.agent import RoomAgent
+from roomwatch.edge_agent.commands import COMMAND_MAX_AGE_S, COMMAND_MAX_AHEAD_S
 from roomwatch.edge_agent.devices import build_devices
 from roomwatch.edge_agent.outbox import Outbox
 from roomwatch.firmware_config import AgentConfig, parse_model
@@ -186,6 +187,38 @@ def test_commands_start_and_end_episodes_but_stale_ones_are_ignored(bench: Bench
     bench.agent.on_message(topic, command("end_episode", 0))
     assert bench.agent.state.episode is None
     bench.agent.on_message(topic, b"garbage")  # logged, never raised
+
+
+def test_a_command_runs_once_and_never_from_the_future(bench: Bench) -> None:
+    """Issue 14, finding 6: one staff_checkin sent twice ran twice, and a future ts passed
+    the staleness check."""
+    bench.run(40)
+    topic = wire.topic("oak", "calm-2", "cmd")
+
+    def command(action: str, id_: str, offset_s: float = 0) -> bytes:
+        ts = bench.clock.now() + timedelta(seconds=offset_s)
+        action_ = wire.CommandAction(action)
+        return wire.encode(
+            wire.Command(id=id_, ts=ts, site="oak", room="calm-2", by="u1", action=action_)
+        )
+
+    def checkins() -> int:
+        return sum(1 for row in bench.outbox.after(-1, 10_000) if b'"staff_checkin"' in row.payload)
+
+    bench.agent.on_message(topic, command("staff_checkin", "c1"))
+    assert checkins() == 1
+    bench.clock.advance(5)
+    bench.agent.on_message(topic, command("staff_checkin", "c1"))  # redelivered or replayed
+    assert checkins() == 1, "the same command id ran twice"
+    bench.agent.on_message(topic, command("staff_checkin", "c2"))
+    assert checkins() == 2, "a new id runs"
+    far = command("start_episode", "c3", offset_s=365 * 86400)
+    bench.agent.on_message(topic, far)
+    assert bench.agent.state.episode is None, "a command from next year must not run"
+    bench.agent.on_message(topic, command("start_episode", "c4", COMMAND_MAX_AHEAD_S + 1))
+    assert bench.agent.state.episode is None
+    bench.agent.on_message(topic, command("start_episode", "c5", COMMAND_MAX_AHEAD_S - 1))
+    assert bench.agent.state.episode is not None, "a little skew is tolerated"
 
 
 def test_an_ack_beyond_what_this_outbox_produced_is_ignored(bench: Bench) -> None:

@@ -33,6 +33,8 @@ def collector(mosquitto: Broker, tmp_path: Path) -> Iterator[Collector]:
             database_url=f"sqlite:///{tmp_path / 'c.db'}",
             http_port=0,
             batch_max=2000,
+            # Every one of the 10,000 is kept here (the caps are tests/test_dead_letters.py's).
+            dead_letters_per_agent=2 * PAYLOADS,
         ),
         WallClock(),
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from roomwatch.core.sequence import Gap, SeqTracker
+from roomwatch.core.sequence import MAX_SPAN, Gap, SeqTracker
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -74,6 +74,17 @@ def test_a_telemetry_dropped_summary_covers_its_run() -> None:
     assert t.contiguous == 11 and not t.above
     t.cover(20, 25, T0)
     assert t.contiguous == 11 and t.above == set(range(20, 26))
+
+
+def test_a_forged_summary_above_a_hole_cannot_fill_memory() -> None:
+    """Issue 14: a telemetry_dropped naming 10 to 2^62 above a hole made a set of 2^62
+    numbers (the writer thread never came back)."""
+    t = SeqTracker.unknown()
+    t.add(0, T0)
+    t.cover(10, 2**62, T0)
+    assert t.above == {2**62} and t.contiguous == 0
+    t.cover(5, 5 + MAX_SPAN - 1, T0)  # the largest real run is still taken whole
+    assert len(t.above) == MAX_SPAN + 1
 
 
 def test_duplicates_and_old_numbers_change_nothing() -> None:

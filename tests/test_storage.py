@@ -8,6 +8,8 @@ agent progress and time zones.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -25,7 +27,10 @@ from sqlalchemy import DateTime, Engine, Table, inspect, make_url, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
+from hostile import Hostile
 from roomwatch.collector import compliance_models, models
+from roomwatch.collector.dead_letters import PREFIX_BYTES
+from roomwatch.collector.quarantine import read_time
 from roomwatch.collector.storage import (
     Store,
     UserExistsError,
@@ -222,17 +227,22 @@ def test_open_alerts_survive_a_restart_and_are_not_raised_twice(open_store: Open
     ]
 
 
-def test_dead_letters_keep_the_payload_whole(open_store: OpenStore) -> None:
+def test_dead_letters_keep_a_bounded_prefix_with_the_size_and_hash(open_store: OpenStore) -> None:
     store = open_store()
     payloads = [
         bytes(range(256)),  # NUL, invalid UTF-8, every byte value
         bytes(range(256))[::-1] * (wire.MAX_PAYLOAD_BYTES // 256),  # the largest allowed
+        b"x" * (1024 * 1024),  # larger than the wire takes
         b"",
     ]
     for payload in payloads:
         store.save_dead_letter(wire.Invalid("t/x", payload, "not JSON", None), T0)
-    stored = rows(store, "select payload, reason from dead_letter order by id")
-    assert [(bytes(p), r) for p, r in stored] == [(p, "not JSON") for p in payloads]
+    stored = rows(
+        store, "select payload, payload_size, payload_sha256, reason from dead_letter order by id"
+    )
+    assert [(bytes(p), n, h, r) for p, n, h, r in stored] == [
+        (p[:PREFIX_BYTES], len(p), hashlib.sha256(p).hexdigest(), "not JSON") for p in payloads
+    ]
 
 
 def test_agent_progress_is_saved_and_loaded_after_a_restart(open_store: OpenStore) -> None:
@@ -298,11 +308,66 @@ def test_a_restart_finds_each_rooms_last_state_and_its_recent_facts(
     store.engine.dispose()
 
     facts = open_store().recent_room_facts(since=T0)
-    assert [m.id for m, _ in facts] == ["tm-other-room", "tm-new", "ep", "fault", "ok", "st-new"]
+    # In arrival order; each room's last few statuses and readings (the room view picks the
+    # newest by sequence, as it does live), and the facts received since ``since``.
+    assert [m.id for m, _ in facts] == [
+        "tm-other-room", "st-old", "tm-old", "tm-new", "ep", "fault", "ok", "st-new",
+    ]  # fmt: skip
     sent = {m.id: m for m in messages}
     for found, received_at in facts:
         assert found == sent[found.id]
         assert received_at == found.ts + delay
+
+
+def test_years_1_and_9999_round_trip_through_the_database(open_store: OpenStore) -> None:
+    """Issue 14, finding 1: every time the wire accepts is read back at the next start."""
+    stamps = ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z"]
+    sent = []
+    for n, stamp in enumerate(stamps):
+        body = {"v": 1, "id": f"ep-{n}", "seq": n, "ts": stamp, "site": "s", "room": "r"}
+        body |= {"event": "started", "episode_id": f"e{n}", "started_at": stamp}
+        body |= {"ended_at": None, "reason": None}
+        decoded = wire.decode("roomwatch/v1/s/r/episode", json.dumps(body).encode())
+        assert isinstance(decoded, wire.Decoded)
+        sent.append(decoded.message)
+    store = open_store()
+    store.write_batch([(m, T0) for m in sent])
+    store.engine.dispose()
+    again = open_store()
+    assert [m for m, _ in again.recent_room_facts(since=T0)] == sent
+    assert again.quarantine.total == 0
+    started = rows(again, "select started_at from episode order by episode_id")
+    assert [read_time(t) for (t,) in started] == [
+        m.started_at for m in sent if isinstance(m, wire.Episode)
+    ]
+
+
+def test_whatever_the_wire_accepts_the_database_stores_and_reads_back(
+    open_store: OpenStore,
+) -> None:
+    """Issue 14: the fuzz suite's 2,000 hostile payloads (tests/hostile.py), in one batch:
+    the valid ones (years 1 and 9999, forged sequence numbers) and the dead letters are
+    stored by both databases (PostgreSQL refuses NaN and NUL, which the decoder refuses
+    first), and everything stored is read back at the next start."""
+    hostile = Hostile(7, T0)
+    received, dead = [], []
+    for n in range(2000):
+        payload = hostile.payload(n)
+        result = wire.decode(payload.topic, payload.body)
+        if isinstance(result, wire.Decoded):
+            received.append((result.message, T0))
+        else:
+            dead.append((result, T0))
+    assert received and dead
+    store = open_store()
+    new = store.write_batch(received, dead=dead)
+    assert new == {m.id for m, _ in received}
+    store.engine.dispose()
+    again = open_store()
+    again.recent_room_facts(since=T0 - timedelta(days=1))
+    assert again.quarantine.total == 0
+    (letters,) = rows(again, "select count(*) from dead_letter")[0]
+    assert letters == len(dead)
 
 
 def test_stored_times_come_back_as_the_same_instant_in_utc(open_store: OpenStore) -> None:

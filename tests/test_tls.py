@@ -16,6 +16,7 @@ from gpiozero.pins.mock import MockFactory
 from conftest import MOSQUITTO, _accepting, free_port, wait_until
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
+from roomwatch.core import wire
 from roomwatch.core.clock import WallClock
 from roomwatch.edge_agent.service import AgentService
 from roomwatch.firmware_config import AgentConfig, MqttSettings, TlsSettings, parse_model
@@ -90,6 +91,7 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
         f"listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {passwords}\n"
         f"cafile {d / 'ca.pem'}\ncertfile {d / 'server.pem'}\nkeyfile {d / 'server.key'}\n"
         "persistence false\n"
+        f"message_size_limit {wire.MAX_PAYLOAD_BYTES}\n"  # as docs/operations.md sets it
         # Started as root (CI), Mosquitto would drop to the mosquitto user, who cannot
         # read pytest's private temp folder: keep the user it was started with.
         f"user {getpass.getuser()}\n"

@@ -177,6 +177,36 @@ def test_topic_builder_and_shared_subscription() -> None:
         wire.topic("Lincoln", "room 101", "alerts")
 
 
+@pytest.mark.parametrize(
+    "stamp", ["0001-01-01T00:00:00.000Z", "9999-12-31T23:59:59.999Z", "0999-02-03T04:05:06.007Z"]
+)
+def test_every_year_the_wire_accepts_is_written_back_in_the_same_form(stamp: str) -> None:
+    """Issue 14, finding 1: year 1 was written "1-01-01T...", which no reader accepts."""
+    body = {**ENVELOPE, **BODIES[wire.Kind.EPISODE], "ts": stamp, "started_at": stamp}
+    decoded = wire.decode("roomwatch/v1/lincoln/room-101/episode", json.dumps(body).encode())
+    assert isinstance(decoded, wire.Decoded), decoded
+    again = json.loads(wire.encode(decoded.message))
+    assert (again["ts"], again["started_at"]) == (stamp, stamp)
+    assert wire.decode("roomwatch/v1/lincoln/room-101/episode", wire.encode(decoded.message))
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        ('"level": NaN', "finite"),
+        ('"level": Infinity', "finite"),
+        ('"level": -Infinity', "finite"),
+        ('"note": "a\\u0000b"', "NUL"),
+    ],
+)
+def test_values_no_database_can_store_are_refused_at_decode(extra: str, reason: str) -> None:
+    """A NaN or a NUL stored in PostgreSQL fails the row, and the writer's whole batch."""
+    body = json.dumps({**ENVELOPE, "seq": 1, "type": "sensor_fault"})[:-1] + ", " + extra + "}"
+    result = wire.decode("roomwatch/v1/lincoln/room-101/event", body.encode())
+    assert isinstance(result, wire.Invalid), result
+    assert reason in result.reason
+
+
 def test_oversized_payload_is_rejected_unread() -> None:
     result = wire.decode("roomwatch/v1/s/r/telemetry", b" " * (wire.MAX_PAYLOAD_BYTES + 1))
     assert isinstance(result, wire.Invalid)

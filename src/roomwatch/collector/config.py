@@ -10,6 +10,7 @@ import tzlocal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from roomwatch.core.calendar import SchoolCalendar
+from roomwatch.core.claimed_time import DEFAULT_AHEAD_S, DEFAULT_BEHIND_S, TimeWindow
 from roomwatch.core.policy import StudentBand, available_profiles
 from roomwatch.firmware_config.mqtt import MqttSettings
 
@@ -209,6 +210,30 @@ class CollectorConfig(BaseModel):
         description="The agents' telemetry cadence; silence for 2.5 of these is agent_offline.",
     )
     tick_s: float = Field(1, gt=0, le=60, description="How often time-based rules are evaluated.")
+    # Time and order (docs/wire-protocol.md): a claimed time outside this window around the
+    # collector's clock is kept, flagged, and judged by arrival time; clock_skew is raised.
+    clock_behind_s: float = Field(
+        DEFAULT_BEHIND_S,
+        gt=0,
+        description="How far behind the collector's clock a message's time may be and still "
+        "be believed: the agents' longest outbox backlog (default 14 days).",
+    )
+    clock_ahead_s: float = Field(
+        DEFAULT_AHEAD_S,
+        gt=0,
+        le=86400,
+        description="How far ahead of the collector's clock a message's time may be and "
+        "still be believed (clock skew and latency; default 120 s).",
+    )
+    dead_letters_per_agent: int = Field(
+        1000,
+        ge=0,
+        description="Most dead letters kept per room (by topic); beyond it they are counted "
+        "(roomwatch_dead_letters_dropped_total), not stored.",
+    )
+    dead_letters_total: int = Field(
+        100_000, ge=0, description="Most dead letters kept in all; beyond it they are counted."
+    )
     rooms: dict[str, RoomSettings] = Field(
         default_factory=dict,
         description="Per room, keyed 'site/room': the profile and student band.",
@@ -231,6 +256,10 @@ class CollectorConfig(BaseModel):
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     reports: ReportDelivery = Field(default_factory=ReportDelivery)
+
+    @property
+    def time_window(self) -> TimeWindow:
+        return TimeWindow(self.clock_behind_s, self.clock_ahead_s)
 
     def calendar_for(self, site: str) -> SchoolCalendar:
         return self.calendars.get(site, self.school_calendar)

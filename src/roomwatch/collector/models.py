@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKeyConstraint,
     Index,
     LargeBinary,
@@ -44,6 +45,9 @@ class StoredMessage(SQLModel, table=True):
     ts: datetime = Field(sa_column=_utc())
     received_at: datetime = Field(sa_column=_utc())
     body: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    #: How far ``ts`` (or an episode's times) lay outside the collector's window, seconds
+    #: (positive: ahead); null when believed. Flagged messages are judged by received_at.
+    clock_skew_s: float | None = Field(default=None, sa_column=Column(Float, nullable=True))
 
 
 class AlertRecord(SQLModel, table=True):
@@ -84,9 +88,11 @@ class AlertTransition(SQLModel, table=True):
 
 
 class DeadLetter(SQLModel, table=True):
-    """A message that failed validation: kept whole, with the reason."""
+    """A message that failed validation: a prefix of it, its size and hash, and the reason
+    (collector/dead_letters.py)."""
 
     __tablename__ = "dead_letter"
+    __table_args__ = (Index("ix_dead_letter_source", "source"),)
 
     id: int | None = Field(default=None, primary_key=True)
     received_at: datetime = Field(sa_column=_utc())
@@ -94,6 +100,9 @@ class DeadLetter(SQLModel, table=True):
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     reason: str = Field(max_length=1000)
     field_path: str | None = Field(default=None, max_length=200)
+    payload_size: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    payload_sha256: str | None = Field(default=None, max_length=64)
+    source: str | None = Field(default=None, max_length=130)
 
 
 class AgentProgress(SQLModel, table=True):

@@ -35,7 +35,10 @@ class Counters:
     write_failures: int = 0
     delivery_failures: int = 0
     gaps: int = 0
+    dead_letters_dropped: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
+    #: Rows read back that could not be used, per table (collector/quarantine.py).
+    quarantined: dict[str, int] = field(default_factory=dict)
     alerts_by_type: dict[tuple[str, str], int] = field(default_factory=dict)
     last_write_failed: bool = False
 
@@ -81,8 +84,21 @@ class _CountersCollector(Collector):
                 "Notification attempts that failed.",
             ),
             ("roomwatch_sequence_gaps", c.gaps, "Holes in agents' sequences open past the grace."),
+            (
+                "roomwatch_dead_letters_dropped",
+                c.dead_letters_dropped,
+                "Invalid messages not stored because a dead-letter cap was reached.",
+            ),
         ):
             yield CounterMetricFamily(name, help_, value=value)
+        quarantined = CounterMetricFamily(
+            "roomwatch_rows_quarantined",
+            "Stored rows the collector could not read (left in place, unused), by table.",
+            labels=["table"],
+        )
+        for table, n in sorted(dict(c.quarantined).items()):
+            quarantined.add_metric([table], n)
+        yield quarantined
         alerts = CounterMetricFamily(
             "roomwatch_alerts_raised",
             "Alerts raised, by type and severity.",

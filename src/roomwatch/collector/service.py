@@ -24,14 +24,18 @@ from datetime import datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig, RoomSettings
+from roomwatch.collector.dead_letters import DeadLetterCaps, DeadRecord, shrink
 from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
 from roomwatch.collector.models import DeliveryAttempt
 from roomwatch.collector.observability import Counters, Health, Observability
+from roomwatch.collector.quarantine import Quarantine
 from roomwatch.collector.storage import Store, make_engine, migrate
 from roomwatch.core import rules, wire
+from roomwatch.core.claimed_time import judge, skew_conditions
 from roomwatch.core.clock import Clock
 from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.escalation import EscalationPolicy
@@ -51,6 +55,18 @@ ACK_EVERY_S = 0.5
 SWITCH_INTERVAL_S = 0.0005
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
+
+
+#: A batch the database refuses this many times in a row for its content is written item by
+#: item (a race with another collector over the same ids resolves on the first retry).
+ISOLATE_AFTER = 3
+
+
+def _refused_for_content(exc: Exception) -> bool:
+    """Whether the database refused the rows (a constraint, a value), not failed itself."""
+    return isinstance(exc, IntegrityError | DataError) or (
+        isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+    )
 
 
 class _SwitchInterval:
@@ -128,7 +144,7 @@ class _Attempts:
 
 @dataclass(frozen=True, slots=True)
 class _Dead:
-    invalid: wire.Invalid
+    invalid: DeadRecord
     received_at: datetime
 
 
@@ -146,7 +162,13 @@ class Collector:
         self.config = config
         self.clock = clock
         self.counters = Counters()
-        self.store = Store(make_engine(config.database_url))
+        self.window = config.time_window
+        self.store = Store(
+            make_engine(config.database_url), Quarantine(self.counters.quarantined), self.window
+        )
+        self._dead_caps = DeadLetterCaps(
+            config.dead_letters_per_agent, config.dead_letters_total, {}
+        )
         self._queue: queue.Queue[_Valid | _Dead | _Steps | _Attempts | _Drain | None] = (
             queue.Queue()
         )
@@ -214,6 +236,11 @@ class Collector:
         self.desk.load(self.store.open_alerts())
         self._trackers = {key: SeqTracker(seq) for key, seq in self.store.load_progress().items()}
         self._registered = self.store.registered_rooms()
+        self._dead_caps = DeadLetterCaps(
+            self.config.dead_letters_per_agent,
+            self.config.dead_letters_total,
+            self.store.dead_letter_counts(),
+        )
         with self._views_lock:
             since = self.clock.now() - timedelta(days=REBUILD_DAYS)
             for message, received_at in self.store.recent_room_facts(since):
@@ -221,7 +248,13 @@ class Collector:
                 if isinstance(message, wire.Status):
                     self._profiles[key] = message.profile
                 view = self._views.get(key) or RoomView(*key)
-                self._views[key] = observe(view, message, received_at)
+                self._views[key] = observe(view, message, received_at, self.window)
+        if self.counters.quarantined:
+            log.error(
+                "started with %d unreadable row(s) quarantined (%s): see the errors above",
+                sum(self.counters.quarantined.values()),
+                ", ".join(f"{t}: {n}" for t, n in sorted(self.counters.quarantined.items())),
+            )
         self._writer.start()
         if self.dispatcher is not None:
             self.dispatcher.start()
@@ -294,8 +327,8 @@ class Collector:
             result = wire.decode(topic, payload)
             if isinstance(result, wire.Invalid):
                 self.counters.invalid += 1
-                log.warning("invalid message on %s: %s", result.topic, result.reason)
-                self._queue.put(_Dead(result, now))
+                log.warning("invalid message on %s: %s", result.topic[:200], result.reason[:300])
+                self._dead_letter(result, now)
                 return
             message = result.message
             if message.kind not in wire.AGENT_KINDS:
@@ -305,7 +338,8 @@ class Collector:
                 return
             kind = message.kind.value
             self.counters.by_kind[kind] = self.counters.by_kind.get(kind, 0) + 1
-            self.observability.ingest_lag.observe(max(0.0, (now - message.ts).total_seconds()))
+            if self.window.skew(message.ts, now) is None:  # a year-1 ts would skew the sum
+                self.observability.ingest_lag.observe(max(0.0, (now - message.ts).total_seconds()))
             if message.id in self._seen:
                 self.counters.duplicates += 1
                 return
@@ -314,8 +348,16 @@ class Collector:
             self._queue.put(_Valid(message, now, transitions))
             self._tell(frozenset({(message.site, message.room)}), transitions)
         except Exception as exc:
-            log.exception("unexpected failure handling a message on %s", topic)
-            self._queue.put(_Dead(wire.Invalid(topic, payload, f"collector error: {exc}"), now))
+            log.exception("unexpected failure handling a message on %s", topic[:200])
+            self._dead_letter(wire.Invalid(topic, payload, f"collector error: {exc}"), now)
+
+    def _dead_letter(self, invalid: wire.Invalid, now: datetime) -> None:
+        """Keep a bounded record of it, unless its room's or the total cap is reached."""
+        record = shrink(invalid)
+        if self._dead_caps.admit(record.source):
+            self._queue.put(_Dead(record, now))
+        else:
+            self.counters.dead_letters_dropped += 1
 
     def _remember(self, message_id: str) -> None:
         self._seen[message_id] = None
@@ -329,10 +371,12 @@ class Collector:
             if isinstance(message, wire.Status):
                 self._profiles[key] = message.profile
             view = self._views.get(key) or RoomView(*key)
-            view = self._views[key] = observe(view, message, now)
+            view = self._views[key] = observe(view, message, now, self.window)
             # A status is news when it arrives: a last will carries the time it was made
-            # (when the agent connected), not the time it fired.
-            sent = now if isinstance(message, wire.Status) else message.ts
+            # (when the agent connected), not the time it fired. A time outside the window
+            # is not believed: the message counts from its arrival (core/claimed_time.py).
+            judged = judge(message, now, self.window).message
+            sent = now if isinstance(message, wire.Status) else judged.ts
             late = (now - sent).total_seconds() > self.config.late_after_s
             # Raised at the message's own time: after an outage, when it happened.
             return self._evaluate(view, now, at=min(sent, now), late=late)
@@ -509,6 +553,7 @@ class Collector:
         band = self.room_settings(key).student_band
         limits, watch = self._rules_of(profile, band)
         found = conditions(view, limits, watch, now, self.config.telemetry_interval_s)
+        found += skew_conditions(view.clock_skew_s)
         transitions = self.desk.reconcile(view.site, view.room, found, ROOM_TYPES, at, late)
         for t in transitions:
             if t.state is wire.AlertState.RAISED:
@@ -629,6 +674,7 @@ class Collector:
 
     def _write_with_retry(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         delay = 0.5
+        refused = 0
         while batch:
             try:
                 self._write(batch)
@@ -637,6 +683,14 @@ class Collector:
             except Exception as exc:  # noqa: BLE001 - any database failure: keep the batch, retry
                 self.counters.write_failures += 1
                 self.counters.last_write_failed = True
+                # Refused for what it holds (not because the database is away), again and
+                # again: one row it will never take must not hold up every other (issue 14).
+                refused = refused + 1 if _refused_for_content(exc) else 0
+                if refused >= ISOLATE_AFTER:
+                    log.error("database refused a batch %d times (%s): writing item by item",
+                              refused, exc)  # fmt: skip
+                    self._write_each(batch)
+                    return
                 log.error(
                     "database write of %d item(s) failed (%s); retrying in %.1f s",
                     len(batch),
@@ -647,6 +701,39 @@ class Collector:
                     log.error("stopping with %d item(s) unwritten", len(batch))
                     return
                 delay = min(delay * 2, 30)
+
+    def _write_each(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
+        for item in batch:
+            try:
+                self._write([item])
+            except Exception as exc:  # noqa: BLE001 - sorted out below
+                if _refused_for_content(exc):
+                    self._refused(item, exc)
+                else:  # the database itself is failing now: wait for it, as for any batch
+                    self._write_with_retry([item])
+        self.counters.last_write_failed = False
+
+    def _refused(self, item: _Valid | _Dead | _Steps | _Attempts, exc: Exception) -> None:
+        """The database will not take ``item``: keep what can be kept, and move on."""
+        if not isinstance(item, _Valid):
+            log.error("the database refused a %s (%s); dropped", type(item).__name__[1:], exc)
+            return
+        m = item.message
+        log.error("the database refused message %s from %s/%s (%s); dead-lettered",
+                  m.id, m.site, m.room, exc)  # fmt: skip
+        reason = f"the database refused it: {exc}"
+        dead = _Dead(
+            shrink(wire.Invalid(wire.topic_of(m), wire.encode(m), reason)), item.received_at
+        )
+        rest: list[_Valid | _Dead | _Steps | _Attempts] = [dead]
+        if item.transitions:
+            rest.append(_Steps(item.transitions))  # the alert steps it caused are still owed
+        try:
+            self._write(rest)
+        except Exception:
+            log.exception("could not store the refused message's dead letter")
+        # Accounted for: its number must not hold the agent's acknowledgement forever.
+        self._acknowledge([item], {m.id})
 
     def _write(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         valid = [i for i in batch if isinstance(i, _Valid)]

@@ -35,6 +35,7 @@ from sqlmodel import Session
 
 from roomwatch.collector import audit
 from roomwatch.collector.config import RoomSettings
+from roomwatch.collector.dead_letters import DeadRecord, shrink
 from roomwatch.collector.models import (
     USER_ROLES,
     AgentProgress,
@@ -51,7 +52,9 @@ from roomwatch.collector.models import (
     StoredMessage,
     TelemetryRecord,
 )
+from roomwatch.collector.quarantine import Quarantine, raw, read_int, read_json_text, read_time
 from roomwatch.core import rules, wire
+from roomwatch.core.claimed_time import Judged, TimeWindow, judge
 from roomwatch.core.policy import StudentBand
 
 log = logging.getLogger(__name__)
@@ -339,8 +342,17 @@ def audit_changes(
 class Store:
     """Everything the collector writes and reads back at start."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        quarantine: Quarantine | None = None,
+        window: TimeWindow | None = None,
+    ) -> None:
         self.engine = engine
+        #: The collector's window for claimed times (None: believe every time).
+        self.window = window
+        #: Rows read back that could not be used (the collector's metrics show the counts).
+        self.quarantine = quarantine or Quarantine()
 
     # ------------------------------------------------------------- writing
 
@@ -348,7 +360,7 @@ class Store:
         self,
         received: Iterable[tuple[wire.Message, datetime]],
         transitions: Iterable[rules.Transition] = (),
-        dead: Iterable[tuple[wire.Invalid, datetime]] = (),
+        dead: Iterable[tuple[wire.Invalid | DeadRecord, datetime]] = (),
         attempts: Iterable[DeliveryAttempt] = (),
     ) -> set[str]:
         """One transaction: alert steps, messages, what the new messages say about sites,
@@ -360,23 +372,32 @@ class Store:
         changes nothing.
         """
         received = list(received)
+        # Each message as the collector judges it (claimed times outside the window replaced
+        # by arrival): the message row keeps the body as it came, with the skew flagged; the
+        # derived rows (reports, the board's history) hold the judged times.
+        judged = [judge(m, as_utc(at), self.window) for m, at in received]
         transitions, attempts = list(transitions), list(attempts)
         changes = audit_changes(transitions, attempts)
         # One appender at a time in this process (the audit trail's own lock), only when
         # there is something to append: acknowledgements and notifications are rare.
         with audit.append_lock if changes else nullcontext(), Session(self.engine) as session:
             self._transitions(session, transitions, None)
-            new_ids = self._messages(session, received)
+            new_ids = self._messages(session, received, judged)
             if new_ids:
-                self._derived(session, _derive(received, new_ids))
-            for invalid, received_at in dead:
+                as_judged = [(j.message, at) for j, (_, at) in zip(judged, received, strict=True)]
+                self._derived(session, _derive(as_judged, new_ids))
+            for item, received_at in dead:
+                record = item if isinstance(item, DeadRecord) else shrink(item)
                 session.add(
                     DeadLetter(
                         received_at=received_at,
-                        topic=invalid.topic[:1024],
-                        payload=invalid.payload,
-                        reason=invalid.reason[:1000],
-                        field_path=invalid.field[:200] if invalid.field else None,
+                        topic=record.topic,
+                        payload=record.prefix,
+                        reason=record.reason,
+                        field_path=record.field,
+                        payload_size=record.size,
+                        payload_sha256=record.sha256,
+                        source=record.source,
                     )
                 )
             session.add_all(attempts)
@@ -400,11 +421,21 @@ class Store:
                 audit.append(session, change, at)
             session.commit()
 
+    def dead_letter_counts(self) -> dict[str | None, int]:
+        """Dead letters stored per source room (for the caps, at start)."""
+        table = _table(DeadLetter)
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(table.c.source, func.count()).group_by(table.c.source))
+            return {source: int(n) for source, n in rows}
+
     def save_dead_letter(self, invalid: wire.Invalid, received_at: datetime) -> None:
         self.write_batch((), (), [(invalid, received_at)])
 
     def _messages(
-        self, session: Session, received: Iterable[tuple[wire.Message, datetime]]
+        self,
+        session: Session,
+        received: Sequence[tuple[wire.Message, datetime]],
+        judged: Sequence[Judged],
     ) -> set[str]:
         sqlite = self.engine.dialect.name == "sqlite"
         rows = [
@@ -418,8 +449,9 @@ class Store:
                 "received_at": as_utc(received_at),
                 # SQLite takes the JSON text as pydantic writes it (the same document).
                 "body": _Json(m.model_dump_json()) if sqlite else m.model_dump(mode="json"),
+                "clock_skew_s": j.skew_s,
             }
-            for m, received_at in received
+            for (m, received_at), j in zip(received, judged, strict=True)
         ]
         if not rows:
             return set()
@@ -687,87 +719,165 @@ class Store:
 
     def registered_rooms(self) -> dict[tuple[str, str], RoomSettings]:
         """Rooms an administrator gave a profile or student band to."""
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(RoomRecord).where(
-                    RoomRecord.profile.is_not(None) | RoomRecord.student_band.is_not(None)  # type: ignore[union-attr]
+        table = _table(RoomRecord)
+        found: dict[tuple[str, str], RoomSettings] = {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(table.c.site, table.c.room, table.c.profile, table.c.student_band).where(
+                    table.c.profile.is_not(None) | table.c.student_band.is_not(None)
                 )
-            ).scalars()
-            found: dict[tuple[str, str], RoomSettings] = {}
-            for r in rows:
+            )
+            for site, room, profile, band in rows:
                 try:
-                    found[(r.site, r.room)] = RoomSettings(
-                        profile=r.profile,
-                        student_band=StudentBand(r.student_band) if r.student_band else None,
+                    found[(site, room)] = RoomSettings(
+                        profile=profile, student_band=StudentBand(band) if band else None
                     )
                 except ValueError as exc:  # a profile removed since: say so, keep going
-                    log.error("room %s/%s: stored settings ignored: %s", r.site, r.room, exc)
-            return found
+                    self.quarantine.add("room", f"{site}/{room}", f"stored settings ignored: {exc}")
+        return found
 
     # ------------------------------------------------------------- reading
 
     def load_progress(self) -> dict[tuple[str, str], int]:
-        with Session(self.engine) as session:
-            rows = session.execute(select(AgentProgress)).scalars()
-            return {(r.site, r.room): r.acked_seq for r in rows}
-
-    def recent_room_facts(self, since: datetime) -> list[tuple[wire.Message, datetime]]:
-        """What a restarted collector needs to rebuild each room's view, oldest first:
-        each room's last status and telemetry, and its episode and sensor-fault messages
-        since ``since``."""
-        table = StoredMessage.__table__  # type: ignore[attr-defined]
-        latest = (
-            select(table.c.site, table.c.room, table.c.kind, func.max(table.c.ts).label("ts"))
-            .where(table.c.kind.in_(["status", "telemetry"]))
-            .group_by(table.c.site, table.c.room, table.c.kind)
-            .subquery()
-        )
-        last_of_kind = select(table.c.kind, table.c.body, table.c.received_at).join(
-            latest,
-            (table.c.site == latest.c.site)
-            & (table.c.room == latest.c.room)
-            & (table.c.kind == latest.c.kind)
-            & (table.c.ts == latest.c.ts),
-        )
-        facts = select(table.c.kind, table.c.body, table.c.received_at).where(
-            table.c.ts >= since,
-            (table.c.kind == "episode")
-            | (
-                (table.c.kind == "event")
-                & table.c.body["type"].as_string().in_(["sensor_fault", "sensor_ok"])
-            ),
-        )
-        found: list[tuple[wire.Message, datetime]] = []
+        table = _table(AgentProgress)
+        found: dict[tuple[str, str], int] = {}
         with self.engine.connect() as connection:
-            rows = [*connection.execute(last_of_kind), *connection.execute(facts)]
-            for kind, body, received_at in rows:
-                model = wire.MODELS[wire.Kind(kind)]
-                # Stored as JSON, so validated as JSON (strict mode takes enum values there).
-                found.append((model.model_validate_json(json.dumps(body)), as_utc(received_at)))
-        found.sort(key=lambda item: item[0].ts)
+            rows = connection.execute(select(table.c.site, table.c.room, raw(table.c.acked_seq)))
+            for site, room, acked_seq in rows:
+                try:
+                    seq = read_int(acked_seq)
+                    if seq < -1:
+                        raise ValueError(f"acked_seq {seq} is below -1")
+                except ValueError as exc:
+                    # Unknown progress is safe: the agent's status says what it still holds.
+                    self.quarantine.add("agent_progress", f"{site}/{room}", exc)
+                    continue
+                found[(site, room)] = seq
         return found
 
-    def open_alerts(self) -> list[rules.OpenAlert]:
-        with Session(self.engine) as session:
-            records = session.execute(
-                select(AlertRecord).where(AlertRecord.state != wire.AlertState.RESOLVED.value)  # type: ignore[arg-type]
-            ).scalars()
-            return [
-                rules.OpenAlert(
-                    r.alert_id,
-                    r.site,
-                    r.room,
-                    wire.AlertType(r.type),
-                    wire.Severity(r.severity),
-                    wire.AlertState(r.state),
-                    r.episode_id,
-                    as_utc(r.raised_at),
-                    r.message,
-                    r.late,
-                    r.subject,
-                    r.tier,
-                    as_utc(r.notified_at) if r.notified_at else None,
-                    r.acknowledged_by,
+    #: The status and telemetry rows per room read at start, newest first, page by page: the
+    #: room view picks the newest by sequence (as it does live) from the first page; a room
+    #: whose page held no readable row reads the next, so junk cannot hide its last state.
+    LAST_ROWS_PAGES = ((1, 5), (6, 50), (51, 500))
+
+    def recent_room_facts(self, since: datetime) -> list[tuple[wire.Message, datetime]]:
+        """What a restarted collector needs to rebuild each room's view, in arrival order:
+        each room's last few statuses and telemetry readings, and its episode and
+        sensor-fault messages received since ``since``. A row that cannot be read is
+        quarantined (:mod:`roomwatch.collector.quarantine`), never fatal."""
+        table = _table(StoredMessage)
+        sqlite = self.engine.dialect.name == "sqlite"
+        newest = (
+            func.row_number()
+            .over(
+                partition_by=(table.c.site, table.c.room, table.c.kind),
+                order_by=(table.c.received_at.desc(), table.c.seq.desc()),
+            )
+            .label("n")
+        )
+        columns = (
+            table.c.id,
+            table.c.site,
+            table.c.room,
+            table.c.kind,
+            raw(table.c.body),
+            raw(table.c.received_at),
+        )
+        ranked = (
+            select(*columns, newest).where(table.c.kind.in_(["status", "telemetry"])).subquery()
+        )
+        event_type = table.c.body["type"].as_string()
+        if sqlite:  # json_extract of text that is not JSON fails the whole query
+            event_type = case((func.json_valid(raw(table.c.body)) == 1, event_type), else_=None)
+        facts = select(*columns).where(
+            table.c.received_at >= since,
+            (table.c.kind == "episode")
+            | ((table.c.kind == "event") & event_type.in_(["sensor_fault", "sensor_ok"])),
+        )
+        found: list[tuple[wire.Message, datetime, int]] = []
+        with self.engine.connect() as connection:
+            done: set[tuple[str, str, str]] = set()
+            tried: set[tuple[str, str, str]] = set()
+            for first, last in self.LAST_ROWS_PAGES:
+                page = select(*(ranked.c[c.name] for c in columns)).where(
+                    ranked.c.n.between(first, last)
                 )
-                for r in records
-            ]
+                for row in connection.execute(page):
+                    group = (row.site, row.room, row.kind)
+                    if first > 1 and (group in done or group not in tried):
+                        continue  # after the first page: only rooms with nothing readable yet
+                    tried.add(group)
+                    if self._read_fact(row, found):
+                        done.add(group)
+                if not tried - done:
+                    break
+                tried -= done
+            for row in connection.execute(facts):
+                self._read_fact(row, found)
+        found.sort(key=lambda item: (item[1], item[2]))
+        return [(message, received_at) for message, received_at, _ in found]
+
+    def _read_fact(self, row: Any, found: list[tuple[wire.Message, datetime, int]]) -> bool:
+        """Add the stored message in ``row`` to ``found``; quarantine it if it is unreadable."""
+        row_id, site, room, kind, body, received_at = row
+        try:
+            message = self._stored_message(site, room, kind, body)
+            seq = getattr(message, "seq", None)
+            found.append((message, read_time(received_at), -1 if seq is None else seq))
+            return True
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            self.quarantine.add("message", f"id {row_id!r}, {kind} of {site}/{room}", exc)
+            return False
+
+    @staticmethod
+    def _stored_message(site: object, room: object, kind: object, body: object) -> wire.Message:
+        model = next((m for m in wire.MODELS.values() if m.kind.value == kind), None)
+        if model is None or model.kind not in wire.AGENT_KINDS:
+            raise ValueError(f"kind {kind!r} is not an agent message kind")
+        # Stored as JSON, so validated as JSON (strict mode takes enum values there).
+        message = model.model_validate_json(read_json_text(body), context={"from_wire": True})
+        if (message.site, message.room) != (site, room):
+            raise ValueError(f"body says {message.site}/{message.room}, row says {site}/{room}")
+        return message
+
+    def open_alerts(self) -> list[rules.OpenAlert]:
+        """Every alert not resolved; an unreadable row is quarantined (and stays open in the
+        database for a person to see), never fatal."""
+        table = _table(AlertRecord)
+        columns = [raw(c) if isinstance(c.type, DateTime) else c for c in table.c]
+        names = [c.name for c in table.c]
+        found: list[rules.OpenAlert] = []
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(*columns).where(table.c.state != wire.AlertState.RESOLVED.value)
+            )
+            for values in rows:
+                r = dict(zip(names, values, strict=True))
+                try:
+                    found.append(_open_alert(r))
+                except (ValueError, TypeError) as exc:
+                    self.quarantine.add("alert", f"alert_id {r['alert_id']!r}", exc)
+        return found
+
+
+def _open_alert(r: dict[str, Any]) -> rules.OpenAlert:
+    notified = r["notified_at"]
+    for name in ("alert_id", "site", "room", "message"):
+        if not isinstance(r[name], str):
+            raise ValueError(f"{name} is not text: {r[name]!r}")
+    return rules.OpenAlert(
+        r["alert_id"],
+        r["site"],
+        r["room"],
+        wire.AlertType(r["type"]),
+        wire.Severity(r["severity"]),
+        wire.AlertState(r["state"]),
+        r["episode_id"],
+        read_time(r["raised_at"]),
+        r["message"],
+        bool(r["late"]),
+        r["subject"],
+        read_int(r["tier"]),
+        read_time(notified) if notified is not None else None,
+        r["acknowledged_by"],
+    )

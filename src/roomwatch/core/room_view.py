@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from roomwatch.core import wire
+from roomwatch.core.claimed_time import TimeWindow, judge
 from roomwatch.core.episode_watch import CheckpointRule, WatchRules
 from roomwatch.core.rules import Condition, EnvironmentLimits, telemetry_conditions
 from roomwatch.core.sensor_roles import fault_severity
@@ -41,6 +42,7 @@ ROOM_TYPES: frozenset[AlertType] = frozenset(
         AlertType.MONITORING_LAPSE,
         AlertType.SENSOR_FAULT,
         AlertType.AGENT_OFFLINE,
+        AlertType.CLOCK_SKEW,
     }
 )
 
@@ -68,11 +70,36 @@ class RoomView:
     ended: tuple[str, ...] = ()
     staff_away_since: datetime | None = None
     faults: dict[str, str] = field(default_factory=dict)
+    # How far the agent's last sequenced message claimed a time outside the window (None:
+    # inside it); the collector raises clock_skew while it is set (core/claimed_time.py).
+    clock_skew_s: float | None = None
 
 
-def observe(view: RoomView, message: wire.Message, received_at: datetime) -> RoomView:
-    """Fold one message into the view."""
+def _newer_reading(message: wire.Telemetry, current: wire.Telemetry, trusted: bool) -> bool:
+    """Whether ``message`` supersedes ``current``: by the agent's sequence, never by the time
+    it claims. A number that goes back is an older reading replayed, unless the agent
+    started numbering afresh (a new outbox) or the current number was forged: as
+    collector/service.py's sequence tracking follows a restart, the view follows a lower
+    number whose own time is trusted and after the current reading's (judged) time; a
+    replayed reading happened before it."""
+    if message.seq > current.seq:
+        return True
+    return trusted and message.ts > current.ts
+
+
+def observe(
+    view: RoomView,
+    message: wire.Message,
+    received_at: datetime,
+    window: TimeWindow | None = None,
+) -> RoomView:
+    """Fold one message into the view. With a ``window``, a message claiming a time outside
+    it is judged as if it happened when it arrived, and the view records the skew."""
     view = replace(view, last_heard=received_at)
+    judged = judge(message, received_at, window)
+    message = judged.message
+    if message.sequenced and view.clock_skew_s != judged.skew_s:
+        view = replace(view, clock_skew_s=judged.skew_s)
     match message:
         case wire.Status(state="offline"):
             return replace(view, online=False, offline_since=received_at)
@@ -80,7 +107,8 @@ def observe(view: RoomView, message: wire.Message, received_at: datetime) -> Roo
             return replace(view, online=True, offline_since=None)
         case wire.Telemetry():
             view = replace(view, online=True, offline_since=None)
-            if view.telemetry is not None and message.ts < view.telemetry.ts:
+            trusted = judged.skew_s is None
+            if view.telemetry is not None and not _newer_reading(message, view.telemetry, trusted):
                 return view  # an older reading replayed after a newer one: keep the newer
             # staff_present null means no staff sensor is fitted (GPIO inputs never read
             # "unknown"): nothing to judge, so no lapse is inferred from it.

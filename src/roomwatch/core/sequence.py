@@ -15,6 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+#: The most numbers one cover above a hole may add (an agent's outbox drops at most a
+#: tenth of its largest capacity, 10,000,000, at once).
+MAX_SPAN = 1_000_000
+
 
 @dataclass(frozen=True, slots=True)
 class Gap:
@@ -56,6 +60,10 @@ class SeqTracker:
         if first <= self.contiguous + 1:
             self.contiguous = last
             self.above = {s for s in self.above if s > last}
+        elif last - first >= MAX_SPAN:
+            # A forged range (a telemetry_dropped naming 0 to 2^63-1 above a hole) must not
+            # fill memory: keep only its last number; the hole below stays reported.
+            self.above.add(last)
         else:
             self.above.update(range(first, last + 1))
         self._absorb()

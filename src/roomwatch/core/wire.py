@@ -21,6 +21,7 @@ Conventions chosen here (see docs/wire-protocol.md):
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,8 +47,10 @@ TOPIC_VERSION = f"v{WIRE_VERSION}"
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 _ID_RE = re.compile(ID_PATTERN)
 
-#: Largest body we accept; anything bigger is dead-lettered unread.
+#: Largest body we accept; anything bigger is dead-lettered unread. The broker configs
+#: (docs/operations.md, tests/conftest.py) set Mosquitto's message_size_limit to it.
 MAX_PAYLOAD_BYTES = 64 * 1024
+_NUL_ESCAPE = b"\\u0000"
 
 
 class Kind(StrEnum):
@@ -85,6 +88,7 @@ class AlertType(StrEnum):
     PARENT_NOTIFICATION_OVERDUE = "parent_notification_overdue"
     RECORD_INCOMPLETE = "record_incomplete"
     FREQUENT_USE = "frequent_use"
+    CLOCK_SKEW = "clock_skew"
 
 
 class Severity(StrEnum):
@@ -123,7 +127,12 @@ def format_ts(value: datetime) -> str:
     if value.tzinfo is None:
         raise ValueError("timestamps on the wire must be timezone-aware")
     utc = value.astimezone(UTC)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    # Not strftime("%Y"): glibc writes year 1 as "1", which parse_ts (rightly) refuses, so a
+    # message from year 1 would be stored in a form that cannot be read back.
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}T{utc.hour:02d}:{utc.minute:02d}:"
+        f"{utc.second:02d}.{utc.microsecond // 1000:03d}Z"
+    )
 
 
 def parse_ts(value: object) -> datetime:
@@ -164,8 +173,9 @@ Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
 class Message(BaseModel):
     """The envelope every message carries."""
 
-    # strict: "yes" is not true, "1" is not 1; a sloppy client gets a named error.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # strict: "yes" is not true, "1" is not 1; a sloppy client gets a named error. No NaN or
+    # infinities: JSON has none, and PostgreSQL's json type refuses them.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     kind: ClassVar[Kind]
     #: Whether the agent numbers this kind in its sequence.
@@ -232,7 +242,7 @@ class Episode(AgentMessage):
 class Event(AgentMessage):
     """A discrete fact; each type may carry flat fields of its own (JSON scalars)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True, allow_inf_nan=False)
     kind: ClassVar[Kind] = Kind.EVENT
     type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 
@@ -243,6 +253,8 @@ class Event(AgentMessage):
                 raise ValueError(f"event field {name!r} must be a JSON scalar")
             if isinstance(value, str) and len(value) > 500:
                 raise ValueError(f"event field {name!r} is longer than 500 characters")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"event field {name!r} must be a finite number")
         return self
 
     @property
@@ -404,9 +416,17 @@ def decode(topic_name: str, payload: bytes) -> Decoded | Invalid:
     except TopicError as exc:
         return Invalid(topic_name, payload, str(exc))
     if len(payload) > MAX_PAYLOAD_BYTES:
+        # Before parsing: the size alone decides (the broker's message_size_limit should
+        # have stopped it already: docs/operations.md).
         return Invalid(
-            topic_name, payload, f"payload of {len(payload)} bytes exceeds {MAX_PAYLOAD_BYTES}"
+            topic_name,
+            payload,
+            f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES} bytes",
         )
+    if _NUL_ESCAPE in payload:
+        # Valid JSON, but no database text column takes a NUL (PostgreSQL refuses the row,
+        # and the whole batch with it): refused here, once, with the reason.
+        return Invalid(topic_name, payload, "strings must not contain NUL (\\u0000)")
     model = MODELS[where.kind]
     try:
         message = model.model_validate_json(payload, context={"from_wire": True})

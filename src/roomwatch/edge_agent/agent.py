@@ -20,6 +20,7 @@ from roomwatch.core import room, wire
 from roomwatch.core.clock import Clock
 from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.policy import load_profile
+from roomwatch.edge_agent.commands import CommandGate
 from roomwatch.edge_agent.devices import RoomDevices
 from roomwatch.edge_agent.outbox import Outbox, OutboxError
 from roomwatch.firmware_config.schema import AgentConfig
@@ -37,9 +38,6 @@ def _contract_bounds(field: str) -> tuple[float | None, float | None]:
         high = getattr(constraint, "le", high)
     return low, high
 
-
-#: A command older than this when it arrives (queued while the agent was away) is ignored.
-COMMAND_MAX_AGE_S = 120
 
 #: Which telemetry field each sampled sensor fills.
 TELEMETRY_FIELDS = {"temperature": "temperature_c", "light": "lux", "co2": "co2_ppm"}
@@ -77,6 +75,7 @@ class RoomAgent:
         # for the disk, and messages still reach the outbox in the order of the steps.
         self._lock = threading.RLock()
         self._out_lock = threading.Lock()
+        self._commands = CommandGate()  # each command id once, inside a time window
         self._depth = 0
         self._pending: list[tuple[type[wire.AgentMessage], dict[str, Any]]] = []
         self.settings = room.RoomSettings(
@@ -488,10 +487,9 @@ class RoomAgent:
             self._command(message)
 
     def _command(self, message: wire.Command) -> None:
-        age = (self.clock.now() - message.ts).total_seconds()
-        if age > COMMAND_MAX_AGE_S:
-            # Queued for us while we were away: starting or ending an episode now would be wrong.
-            log.warning("ignored %s command from %.0f s ago", message.action.value, age)
+        refused = self._commands.refusal(message, self.clock.now())
+        if refused is not None:
+            log.warning("ignored %s command %s: %s", message.action.value, message.id, refused)
             return
         match message.action:
             case wire.CommandAction.START_EPISODE:

@@ -7,6 +7,7 @@ again finds its pins and chips where the room left them.
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -99,11 +100,24 @@ def agent_config(spec: Room, mqtt: MqttSettings, state_dir: Path) -> AgentConfig
     )
 
 
+class AgentClock:
+    """The agent's own clock: the virtual clock, behind by the room's ``clock_behind`` from
+    the start (a constant offset: the agent's timers see no jump)."""
+
+    def __init__(self, clock: VirtualClock, behind_s: float) -> None:
+        self._clock = clock
+        self._behind = timedelta(seconds=behind_s)
+
+    def now(self) -> datetime:
+        return self._clock.now() - self._behind
+
+
 class SimRoom:
     def __init__(self, spec: Room, clock: VirtualClock, mqtt: MqttSettings, state_dir: Path):
         self.spec = spec
         self.key = (spec.site, spec.id)
         self.clock = clock
+        self.agent_clock = AgentClock(clock, spec.clock_behind)
         self.config = agent_config(spec, mqtt, state_dir)
         self._epoch = clock.now()
         self.values: dict[str, Any] = {
@@ -142,7 +156,7 @@ class SimRoom:
         )
         service = AgentService(
             self.config,
-            self.clock,
+            self.agent_clock,
             factory,
             sensors=environment.sampled_sensors(factory, monotonic=self._monotonic),
             schedule=False,

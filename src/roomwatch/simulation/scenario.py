@@ -68,6 +68,9 @@ class Room(Strict):
         description="Also fit an mmWave presence sensor (LD2410): it sees whoever is inside "
         "(it follows `occupied`), and a `sensor_fault` can silence it.",
     )
+    clock_behind: Seconds = Field(
+        0, description="How far the agent's clock runs behind (a dead RTC battery, no NTP)."
+    )
 
     @field_validator("profile")
     @classmethod
