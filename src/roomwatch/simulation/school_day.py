@@ -51,8 +51,8 @@ REST = {"temperature_c": 21.0, "lux": 320.0, "co2_ppm": 600.0}
 CALM_MIN_S = 60.0
 CALM_MAX_S = 11 * 60.0
 #: Nobody can start the next episode before the last one is confirmed over, plus this.
-GAP_MIN_S = 60.0
-GAP_MAX_S = 5 * 60.0
+GAP_MIN_S = 30.0
+GAP_MAX_S = 3 * 60.0
 FIRST_AT_S = 30
 
 
@@ -97,7 +97,7 @@ class SchoolDay:
     def calm_at(self, room: str, at_s: float) -> CalmEpisode | None:
         """The calm episode of ``room`` that ``at_s`` falls in (up to its confirmed end)."""
         for c in self.calm:
-            if c.room == room and c.start_s <= at_s <= c.exit_s + _timing().settle_s:
+            if c.room == room and c.start_s <= at_s <= c.exit_s + settle_s():
                 return c
         return None
 
@@ -119,6 +119,11 @@ class Timing:
     def reading_s(self) -> float:
         """Slack for a chip's reading: the next sample, then the next telemetry."""
         return self.edge_s + self.telemetry_s
+
+
+def settle_s() -> float:
+    """How long after an exit the simulated room confirms the end."""
+    return _timing().settle_s
 
 
 @cache

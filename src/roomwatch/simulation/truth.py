@@ -18,6 +18,7 @@ from roomwatch.core.wire import AlertType, Severity
 from roomwatch.simulation.expect import clock
 from roomwatch.simulation.report import Alert, Result
 from roomwatch.simulation.school_day import Expected, Incident, SchoolDay
+from roomwatch.simulation.school_day import settle_s as _settle_s
 
 
 @dataclass(frozen=True)
@@ -78,11 +79,11 @@ def _context(day: SchoolDay, a: Alert) -> str:
             f"calm episode {clock(calm.start_s)}-{clock(calm.exit_s)} "
             f"(ending: {calm.ending}; {noise})"
         )
-    near = [i for i in day.incidents if i.room == a.room and i.at_s - 60 <= a.raised_s]
-    if near:
-        last = max(near, key=lambda i: i.at_s)
-        return f"after incident {last.kind.value} at {clock(last.at_s)} ({last.what})"
-    return "the room was idle"
+    settle = _settle_s()
+    for i in day.incidents:
+        if i.room == a.room and i.at_s - 60 <= a.raised_s <= i.until_s + settle:
+            return f"during incident {i.kind.value} at {clock(i.at_s)} ({i.what})"
+    return "between uses (the room empty)"
 
 
 def judge_day(day: SchoolDay, result: Result) -> DayTruth:

@@ -1,0 +1,174 @@
+"""A generated school day of ordinary use (issue 13), played on the real agent, embedded
+broker and collector in virtual time: every injected incident alerts within its deadline,
+no critical alert without an incident, and every unexplained warning named here."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from roomwatch.cli.main import main
+from roomwatch.core.episode_watch import WatchRules
+from roomwatch.core.policy import load_profile
+from roomwatch.core.wire import AlertType, Severity
+from roomwatch.simulation.engine import simulate
+from roomwatch.simulation.report import Alert, Result
+from roomwatch.simulation.school_day import INCIDENT_KINDS, SchoolDay, generate
+from roomwatch.simulation.truth import DayTruth, judge_day
+
+SEEDS = (1, 2, 3)
+#: CI's days: four rooms (default, us-ny, us-mi elementary, us-ma), every incident, and
+#: 3 calm episodes per room (12 a day, 36 over the seeds) instead of the CLI's 8, so a
+#: day is about an hour of school, not two (docs/simulation.md gives the cost).
+CI_ROOMS = 4
+CI_CALM = 3
+
+#: Unexplained warnings the days are allowed, each with why (seed -> (room, type) -> why).
+#: The goal is none; an entry here is a known false alarm with an issue to fix it.
+KNOWN_WARNINGS: dict[int, dict[tuple[str, str], str]] = {}
+
+
+@pytest.fixture(scope="module")
+def days() -> dict[int, tuple[SchoolDay, DayTruth]]:
+    """Each day played once, for the three checks on it. One after the other: the
+    collector's start-up (its migrations) is not made for two in one process at once."""
+    played = {}
+    for seed in SEEDS:
+        day = generate(seed, CI_ROOMS, CI_CALM)
+        played[seed] = (day, judge_day(day, simulate(day.scenario)))
+    return played
+
+
+def _trace(truth: DayTruth, alerts: list[Alert]) -> str:
+    return "\n".join(
+        f"  {a.room} at {a.raised_s:g} s: {a.severity} {a.type}"
+        + (f" [{a.subject}]" if a.subject else "")
+        + ": "
+        + next(u.context for u in truth.unexplained if u.alert is a)
+        for a in alerts
+    )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_incident_alerts_within_its_deadline(
+    days: dict[int, tuple[SchoolDay, DayTruth]], seed: int
+) -> None:
+    day, truth = days[seed]
+    assert {i.kind for i in day.incidents} == set(INCIDENT_KINDS)
+    missed = [
+        f"{m.incident.room}: {m.expected.type.value} between {m.expected.earliest_s:g} and "
+        f"{m.expected.deadline_s:g} s ({m.expected.why}) for {m.incident.what}"
+        for m in truth.missed
+    ]
+    assert not missed, "\n".join(missed)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_no_critical_alert_without_an_incident(
+    days: dict[int, tuple[SchoolDay, DayTruth]], seed: int
+) -> None:
+    _, truth = days[seed]
+    critical = [u.alert for u in truth.unexplained_of(Severity.CRITICAL)]
+    if critical:
+        pytest.fail("critical alerts no incident explains:\n" + _trace(truth, critical))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_unexplained_warning_is_known(
+    days: dict[int, tuple[SchoolDay, DayTruth]], seed: int
+) -> None:
+    _, truth = days[seed]
+    known = KNOWN_WARNINGS.get(seed, {})
+    warnings = [u.alert for u in truth.unexplained if u.alert.severity != Severity.CRITICAL]
+    unknown = [a for a in warnings if (a.room, a.type) not in known]
+    if unknown:
+        pytest.fail("unexplained warnings:\n" + _trace(truth, unknown))
+    stale = set(known) - {(a.room, a.type) for a in warnings}
+    assert not stale, f"listed as known but no longer raised: {stale}"
+
+
+# ------------------------------------------------------------- the generator
+
+
+def test_the_same_seed_gives_the_same_day() -> None:
+    assert generate(11) == generate(11)
+
+
+def test_different_seeds_give_different_days() -> None:
+    first, second = generate(11), generate(12)
+    assert first.scenario.steps != second.scenario.steps
+    assert first.incidents != second.incidents
+
+
+def test_a_day_has_the_calm_episodes_asked_for_within_every_time_rule() -> None:
+    day = generate(5, rooms=5, calm_per_room=8)
+    assert len(day.calm) == 40 and not day.skipped
+    for calm in day.calm:
+        room = day.scenario.room(calm.room)
+        rules = WatchRules.from_profile(load_profile(room.profile), room.student_band)
+        stay = calm.exit_s - calm.start_s
+        assert 60 <= stay <= 11 * 60
+        for due in [rules.warning_s, *(c.first_s for c in rules.checkpoints)]:
+            assert due is None or stay < due, (calm, due)
+    endings = {c.ending for c in day.calm}
+    assert endings == {"together", "adult follows", "door first"}
+
+
+def test_windows_come_from_the_profile() -> None:
+    """The overtime episode in the default room: warning at 80 % of 15 min, limit at 15."""
+    day = generate(5, rooms=4)
+    overtime = next(i for i in day.incidents if i.kind is AlertType.TIME_LIMIT_EXCEEDED)
+    room = day.scenario.room(overtime.room)
+    profile = load_profile(room.profile)
+    limit_s = (profile.time_limit.minutes_for(room.student_band) or 0) * 60
+    due = {e.type: e.earliest_s - overtime.at_s for e in overtime.expects}
+    assert due[AlertType.TIME_LIMIT_EXCEEDED] == limit_s
+    assert due[AlertType.TIME_LIMIT_WARNING] == limit_s * profile.time_limit.warning_fraction
+
+
+def test_one_room_cannot_raise_everything() -> None:
+    """The default profile forbids no seclusion and has no checkpoint: said, not faked."""
+    day = generate(5, rooms=1, calm_per_room=1)
+    assert set(day.skipped) == {"checkpoint_due", "seclusion_prohibited"}
+
+
+# ------------------------------------------------------------------- truth
+
+
+def _alert(type_: str, room: str, at: float, severity: str = "critical") -> Alert:
+    return Alert(type_, severity, room, None, at, None)
+
+
+def test_an_alert_is_explained_only_within_its_window() -> None:
+    day = generate(5, rooms=4, calm_per_room=1)
+    lock = next(i for i in day.incidents if i.kind is AlertType.DOOR_LOCKED_WHILE_OCCUPIED)
+    (expected,) = lock.expects
+    kind = expected.type.value
+    on_time = Result(alerts=[_alert(kind, lock.room, expected.deadline_s)])
+    truth = judge_day(day, on_time)
+    assert len(truth.by_type[kind].true) == 1 and not truth.by_type[kind].missed
+    late = Result(alerts=[_alert(kind, lock.room, expected.deadline_s + 1)])
+    truth = judge_day(day, late)
+    assert [m.expected for m in truth.by_type[kind].missed] == [expected]
+    assert [u.alert.raised_s for u in truth.by_type[kind].unexplained] == [expected.deadline_s + 1]
+    elsewhere = Result(alerts=[_alert(kind, "room-999", expected.earliest_s)])
+    assert judge_day(day, elsewhere).by_type[kind].unexplained
+
+
+def test_the_command_reports_a_day() -> None:
+    """One default room, one calm episode and every incident it can raise: clean, exit 0."""
+    args = ["simulate", "--school-day", "--seed", "3", "--rooms", "1", "--episodes", "1"]
+    out = CliRunner().invoke(main, args)
+    assert out.exit_code == 0, out.output
+    assert "School day, seed 3" in out.output
+    assert "Every incident alerted in time, no alert unexplained." in out.output
+    body = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
+    assert body["clean"] is True and body["not_injected"] == [
+        "checkpoint_due",
+        "seclusion_prohibited",
+    ]
+    assert body["by_type"]["door_locked_while_occupied"]["true"] == 1
+    both = CliRunner().invoke(main, ["simulate", "x.yaml", "--school-day"])
+    assert both.exit_code == 2 and "not both" in both.output
