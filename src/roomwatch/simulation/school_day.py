@@ -289,7 +289,7 @@ def _incident(
     room: _Room, kind: AlertType, t0: float, rng: random.Random, timing: Timing
 ) -> tuple[float, Incident]:
     r, env = room.rules, room.profile.environment
-    at = t0 + rng.randint(40, 80)  # the trigger, inside an episode
+    at = t0 + rng.randint(40, 80)  # the trigger (a minute into the episode, if any)
     length = 150.0
     expects: list[Expected] = []
     if kind is AlertType.TIME_LIMIT_EXCEEDED:
@@ -312,33 +312,35 @@ def _incident(
             f"an episode past its first checkpoint ({first / 60:g} min)",
             timing,
         )
+    # A failing part may fail in an empty room or during an episode; the rest happen in one.
+    in_episode = kind not in (AlertType.AGENT_OFFLINE, AlertType.SENSOR_FAULT) or rng.random() < 0.5
+    if in_episode:
+        _enter(room, t0, f"an episode with an incident: {kind.value}")
+    where = "during an episode" if in_episode else "in an empty room"
+    what = ""
     if kind is AlertType.AGENT_OFFLINE:
-        # The agent's process dies in an empty room; it is back two minutes later.
+        down = 120.0
         room.faults.append(
             Fault(
                 at=at,
                 kind=FaultKind.AGENT_CRASH,
-                duration_s=120,
+                duration_s=down,
                 room=room.id,
                 note="the agent's power is cut",
             )
         )
+        length = at - t0 + down + 60  # the episode goes on a minute after the agent is back
+        what = f"the agent is down for {down:g} s, {where}"
         silence = SILENCE_INTERVALS * timing.telemetry_s
         expects.append(
             _expect(
                 kind,
                 at,
                 silence + timing.edge_s,
-                "the last will, or silence for 2.5 telemetry intervals",
+                "its last will, or silence for 2.5 telemetry intervals",
             )
         )
-        inc = Incident(
-            kind, room.id, at, at + 120, "the agent is offline for 2 min", tuple(expects)
-        )
-        return at + 120 + timing.telemetry_s * 3, inc
-    _enter(room, t0, f"an episode with an incident: {kind.value}")
-    what = ""
-    if kind is AlertType.DOOR_LOCKED_WHILE_OCCUPIED:
+    elif kind is AlertType.DOOR_LOCKED_WHILE_OCCUPIED:
         room.set(at, "someone throws the bolt", door_locked=True)
         room.set(at + 15, door_locked=False)
         what = "the bolt thrown for 15 s"
@@ -403,8 +405,11 @@ def _incident(
                 note=f"the {sensor.value} chip stops answering",
             )
         )
-        what = f"the {sensor.value} chip silent for 90 s"
+        what = f"the {sensor.value} chip silent for 90 s, {where}"
         expects.append(_expect(kind, at, timing.edge_s, "the next sample"))
+    if not in_episode:
+        over = t0 + length
+        return over + timing.settle_s, Incident(kind, room.id, at, over, what, tuple(expects))
     exit_s = _leave_together(room, t0 + length)
     return exit_s + timing.settle_s, Incident(kind, room.id, at, exit_s, what, tuple(expects))
 
