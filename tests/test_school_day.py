@@ -11,11 +11,16 @@ from click.testing import CliRunner
 
 from roomwatch.cli.main import main
 from roomwatch.core.episode_watch import WatchRules
-from roomwatch.core.policy import load_profile
+from roomwatch.core.policy import StudentBand, load_profile
 from roomwatch.core.wire import AlertType, Severity
 from roomwatch.simulation.engine import simulate
 from roomwatch.simulation.report import Alert, Result
-from roomwatch.simulation.school_day import INCIDENT_KINDS, SchoolDay, generate
+from roomwatch.simulation.school_day import (
+    INCIDENT_KINDS,
+    SchoolDay,
+    generate,
+    parse_room_profile,
+)
 from roomwatch.simulation.truth import DayTruth, judge_day
 
 SEEDS = (1, 2, 3)
@@ -172,3 +177,15 @@ def test_the_command_reports_a_day() -> None:
     assert body["by_type"]["door_locked_while_occupied"]["true"] == 1
     both = CliRunner().invoke(main, ["simulate", "x.yaml", "--school-day"])
     assert both.exit_code == 2 and "not both" in both.output
+    unknown = CliRunner().invoke(main, ["simulate", "--school-day", "--profile", "us-xx"])
+    assert unknown.exit_code == 2 and "unknown policy profile(s) us-xx" in unknown.output
+
+
+def test_the_rooms_profiles_can_be_chosen() -> None:
+    """How a district tries its own rules: Oregon's 30 min and 15-min authorizations."""
+    day = generate(5, rooms=2, calm_per_room=1, profiles=[parse_room_profile("us-or")])
+    assert [r.profile for r in day.scenario.rooms] == ["us-or", "us-or"]
+    overtime = next(i for i in day.incidents if i.kind is AlertType.TIME_LIMIT_EXCEEDED)
+    limit = next(e for e in overtime.expects if e.type is AlertType.TIME_LIMIT_EXCEEDED)
+    assert limit.earliest_s - overtime.at_s == 30 * 60
+    assert parse_room_profile("us-mi:elementary") == ("us-mi", StudentBand.ELEMENTARY)

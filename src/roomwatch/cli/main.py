@@ -356,6 +356,14 @@ def collector(
     help="With --school-day: calm episodes per room.",
 )
 @click.option(
+    "--profile",
+    "profiles",
+    multiple=True,
+    metavar="ID[:BAND]",
+    help="With --school-day: the rooms' policy profiles, in order, e.g. --profile us-ny "
+    "--profile us-mi:elementary (default: default, us-ny, us-mi:elementary, us-ma, us-ct).",
+)
+@click.option(
     "--hours",
     type=click.FloatRange(0.5, 24),
     help="With --school-day: spread the day over this many hours (default: uses a few "
@@ -369,6 +377,7 @@ def simulate(
     seed: int,
     rooms: int,
     episodes: int,
+    profiles: tuple[str, ...],
     hours: float | None,
 ) -> None:
     """Run the scenario FILE on the real agent, broker and collector, in virtual time.
@@ -385,7 +394,7 @@ def simulate(
         logger.setLevel(logging.CRITICAL)  # the programs' lines would bury the summary
     try:
         if file is None:
-            _simulate_day(seed, rooms, episodes, hours, as_json)
+            _simulate_day(seed, rooms, episodes, profiles, hours, as_json)
         else:
             _simulate(file, as_json)
     finally:
@@ -426,14 +435,35 @@ def _simulate(file: Path, as_json: bool) -> None:
         sys.exit(1)
 
 
-def _simulate_day(seed: int, rooms: int, episodes: int, hours: float | None, as_json: bool) -> None:
+def _simulate_day(
+    seed: int,
+    rooms: int,
+    episodes: int,
+    profiles: tuple[str, ...],
+    hours: float | None,
+    as_json: bool,
+) -> None:
+    from roomwatch.core.policy import available_profiles
     from roomwatch.simulation.engine import simulate as run
-    from roomwatch.simulation.school_day import generate
+    from roomwatch.simulation.school_day import ROOM_PROFILES, generate, parse_room_profile
     from roomwatch.simulation.tap import SimulationError
     from roomwatch.simulation.truth import as_json as json_text
     from roomwatch.simulation.truth import as_text, judge_day
 
-    day = generate(seed, rooms, episodes, hours)
+    try:
+        chosen = [parse_room_profile(p) for p in profiles] or list(ROOM_PROFILES)
+    except ValueError as exc:
+        raise click.BadParameter(
+            f"{exc} (elementary or secondary)", param_hint="--profile"
+        ) from None
+    unknown = sorted({p for p, _ in chosen} - set(available_profiles()))
+    if unknown:
+        raise click.BadParameter(
+            f"unknown policy profile(s) {', '.join(unknown)}; known: "
+            + ", ".join(available_profiles()),
+            param_hint="--profile",
+        )
+    day = generate(seed, rooms, episodes, hours, chosen)
     try:
         result = run(day.scenario)
     except SimulationError as exc:

@@ -14,6 +14,7 @@ never from minutes written here. The same seed gives the same day.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
@@ -464,10 +465,19 @@ INCIDENT_KINDS: tuple[AlertType, ...] = (
 )
 
 
-def _rooms(count: int) -> list[_Room]:
+RoomProfile = tuple[str, StudentBand | None]
+
+
+def parse_room_profile(text: str) -> RoomProfile:
+    """``us-mi`` or ``us-mi:elementary`` (a profile id, and the student band)."""
+    profile_id, _, band = text.partition(":")
+    return profile_id, StudentBand(band) if band else None
+
+
+def _rooms(count: int, profiles: Sequence[RoomProfile]) -> list[_Room]:
     rooms = []
     for i in range(count):
-        profile_id, band = ROOM_PROFILES[i % len(ROOM_PROFILES)]
+        profile_id, band = profiles[i % len(profiles)]
         spec = Room(id=f"room-{101 + i}", site=SITE, profile=profile_id, student_band=band)
         profile = load_profile(profile_id)
         rooms.append(_Room(spec, profile, WatchRules.from_profile(profile, band)))
@@ -498,17 +508,22 @@ def _shift(incident: Incident, by: float) -> Incident:
 
 
 def generate(
-    seed: int, rooms: int = 4, calm_per_room: int = 8, hours: float | None = None
+    seed: int,
+    rooms: int = 4,
+    calm_per_room: int = 8,
+    hours: float | None = None,
+    profiles: Sequence[RoomProfile] = ROOM_PROFILES,
 ) -> SchoolDay:
     """The school day of ``seed``: ``rooms`` rooms, ``calm_per_room`` calm episodes in each,
     and one incident of every alert type some room of the day can raise. The uses follow
     one another a few minutes apart; ``hours`` spreads them over a day that long (a day
-    is never shorter than its uses need)."""
-    if rooms < 1 or calm_per_room < 0:
-        raise ValueError("a day needs at least one room and no negative count of episodes")
+    is never shorter than its uses need). Room N has ``profiles[N]`` (starting over at the
+    end of the list)."""
+    if rooms < 1 or calm_per_room < 0 or not profiles:
+        raise ValueError("a day needs a room, a profile, and no negative count of episodes")
     rng = random.Random(seed)  # noqa: S311 - a reproducible day, not a secret
     timing = _timing()
-    plan = _rooms(rooms)
+    plan = _rooms(rooms, profiles)
     for room in plan:
         room.items = ["calm"] * calm_per_room
     skipped = []
