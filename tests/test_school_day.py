@@ -14,7 +14,7 @@ from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.policy import StudentBand, load_profile
 from roomwatch.core.wire import AlertType, Severity
 from roomwatch.simulation.engine import simulate
-from roomwatch.simulation.report import Alert, Result
+from roomwatch.simulation.report import Alert, Episode, Result
 from roomwatch.simulation.school_day import (
     INCIDENT_KINDS,
     SchoolDay,
@@ -94,6 +94,19 @@ def test_every_unexplained_warning_is_known(
     assert not stale, f"listed as known but no longer raised: {stale}"
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_every_use_is_recorded_as_one_episode_from_entry_to_exit(
+    days: dict[int, tuple[SchoolDay, DayTruth]], seed: int
+) -> None:
+    """The records, not only the pager: the end is the exit, never the debounce's expiry."""
+    day, truth = days[seed]
+    assert truth.episodes_true > len(day.calm)
+    assert not truth.wrong_episodes and not truth.extra_episodes, (
+        truth.wrong_episodes,
+        truth.extra_episodes,
+    )
+
+
 # ------------------------------------------------------------- the generator
 
 
@@ -114,11 +127,12 @@ def test_a_day_has_the_calm_episodes_asked_for_within_every_time_rule() -> None:
         room = day.scenario.room(calm.room)
         rules = WatchRules.from_profile(load_profile(room.profile), room.student_band)
         stay = calm.exit_s - calm.start_s
-        assert 60 <= stay <= 11 * 60
+        assert 60 <= stay <= 11 * 60 + 5  # 5 s more when staff open it with the button
         for due in [rules.warning_s, *(c.first_s for c in rules.checkpoints)]:
             assert due is None or stay < due, (calm, due)
-    endings = {c.ending for c in day.calm}
+    endings = {c.ending.removesuffix(", then the button") for c in day.calm}
     assert endings == {"together", "adult follows", "door first"}
+    assert any(c.ending.endswith("the button") for c in day.calm)
 
 
 def test_windows_come_from_the_profile() -> None:
@@ -162,13 +176,32 @@ def test_an_alert_is_explained_only_within_its_window() -> None:
     assert judge_day(day, elsewhere).by_type[kind].unexplained
 
 
+def test_an_episode_recorded_past_the_exit_is_wrong() -> None:
+    day = generate(5, rooms=1, calm_per_room=1, profiles=[parse_room_profile("us-ny")])
+    (calm,) = day.calm
+    uses = [(calm.start_s, calm.exit_s)] + [i.episode for i in day.incidents if i.episode]
+
+    def recorded(late_s: float) -> Result:
+        return Result(
+            episodes=[
+                Episode("room-101", f"e{n}", a, b + late_s, b + late_s - a)
+                for n, (a, b) in enumerate(uses)
+            ]
+        )
+
+    assert judge_day(day, recorded(0)).wrong_episodes == []
+    inflated = judge_day(day, recorded(90))  # the debounce's 90 s: the old defect
+    assert len(inflated.wrong_episodes) == len(uses) and not inflated.clean
+    assert judge_day(day, Result()).episodes_true == 0
+
+
 def test_the_command_reports_a_day() -> None:
     """One default room, one calm episode and every incident it can raise: clean, exit 0."""
     args = ["simulate", "--school-day", "--seed", "3", "--rooms", "1", "--episodes", "1"]
     out = CliRunner().invoke(main, args)
     assert out.exit_code == 0, out.output
     assert "School day, seed 3" in out.output
-    assert "Every incident alerted in time, no alert unexplained." in out.output
+    assert "Every incident alerted in time, no alert unexplained, every episode true." in out.output
     body = json.loads(CliRunner().invoke(main, [*args, "--json"]).output)
     assert body["clean"] is True and body["not_injected"] == [
         "checkpoint_due",

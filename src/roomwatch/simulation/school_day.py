@@ -27,6 +27,7 @@ from roomwatch.firmware_config import AgentConfig, parse_model
 from roomwatch.simulation.engine import STEP_S
 from roomwatch.simulation.room import ROOM_TEMPLATE
 from roomwatch.simulation.scenario import (
+    Button,
     Fault,
     FaultKind,
     Inputs,
@@ -76,6 +77,7 @@ class Incident:
     until_s: float  # when it is over (the room is back to ordinary use)
     what: str
     expects: tuple[Expected, ...]
+    episode: tuple[float, float] | None = None  # the episode it happens in: entry, exit
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,11 @@ class Timing:
         return self.edge_s + self.telemetry_s
 
 
+def episode_slack_s() -> float:
+    """How far a recorded start or end may be from the truth: one step and one sample."""
+    return _timing().edge_s
+
+
 def settle_s() -> float:
     """How long after an exit the simulated room confirms the end."""
     return _timing().settle_s
@@ -149,6 +156,9 @@ class _Room:
     @property
     def id(self) -> str:
         return self.spec.id
+
+    def press(self, at: float, note: str) -> None:
+        self.steps.append(Step(at=at, room=self.id, press=Button.STAFF_BUTTON, note=note))
 
     def set(self, at: float, note: str | None = None, **inputs: Any) -> None:
         self.steps.append(Step(at=at, room=self.id, set=Inputs(**inputs), note=note))
@@ -184,7 +194,13 @@ def _calm(room: _Room, t0: float, rng: random.Random, timing: Timing) -> tuple[f
         if due is not None:
             longest = min(longest, due - 2 * timing.telemetry_s)
     duration = rng.randint(int(CALM_MIN_S), int(longest))
+    # Some episodes staff open with the button at the door, and close with it on the way
+    # out (the second press ends the episode, at the student's exit).
+    by_button = rng.random() < 1 / 3
+    if by_button:
+        room.press(t0 - 5, "staff open an episode with the button")
     _enter(room, t0, "a calm episode begins")
+    start = t0 - 5 if by_button else t0
     noise: list[str] = []
     kinds = ["glance", "door", "dim", "warm", "still"]
     rng.shuffle(kinds)
@@ -195,27 +211,27 @@ def _calm(room: _Room, t0: float, rng: random.Random, timing: Timing) -> tuple[f
         if kind == "glance" and t + glance < end:
             room.set(t, "staff glance away", staff_present=False)
             room.set(t + glance, staff_present=True)
-            noise.append(f"staff away {glance:g} s at {t - t0:.0f} s")
+            noise.append(f"staff away {glance:g} s at {t - start:.0f} s")
             t += glance
         elif kind == "door" and t + 30 < end:
             room.set(t, "the door opened to talk", door_closed=False)
             room.set(t + 30, door_closed=True)
-            noise.append(f"door open 30 s at {t - t0:.0f} s")
+            noise.append(f"door open 30 s at {t - start:.0f} s")
             t += 30
         elif kind == "still" and t + 15 < end:
             # A child sitting still behind a closed door: no motion, well under the hold.
             room.set(t, "the student sits still", occupied=False)
             room.set(t + 15, occupied=True)
-            noise.append(f"no motion 15 s at {t - t0:.0f} s")
+            noise.append(f"no motion 15 s at {t - start:.0f} s")
             t += 15
         elif kind == "dim" and env.lux_min is not None and t < end:
             lux = env.lux_min + 60
             room.set(t, "lights dimmed", lux=lux)
-            noise.append(f"lights {lux:g} lux from {t - t0:.0f} s")
+            noise.append(f"lights {lux:g} lux from {t - start:.0f} s")
         elif kind == "warm" and env.temperature_c.max is not None and t < end:
             warm = env.temperature_c.max - 2.5
             room.set(t, "the room warms", temperature_c=warm)
-            noise.append(f"{warm:g} °C from {t - t0:.0f} s")
+            noise.append(f"{warm:g} °C from {t - start:.0f} s")
         t += rng.randint(5, 40)
     at = t0 + duration
     ending = rng.choice(["together", "adult follows", "door first"])
@@ -231,7 +247,10 @@ def _calm(room: _Room, t0: float, rng: random.Random, timing: Timing) -> tuple[f
         room.set(at, "the door opens first", door_closed=False)
         exit_s = at + 5
         room.set(exit_s, "then both leave", **REST, occupied=False, staff_present=False)
-    record = CalmEpisode(room.id, t0, exit_s, ending, tuple(noise))
+    if by_button:
+        room.press(exit_s + 10, "staff close the episode with the button")
+        ending += ", then the button"
+    record = CalmEpisode(room.id, start, exit_s, ending, tuple(noise))
     return exit_s + timing.settle_s, record
 
 
@@ -283,7 +302,9 @@ def _long_episode(
     _enter(room, t0, what)
     exit_s = _leave_together(room, t0 + past_s)
     expects = _time_rules(room, t0, exit_s, timing)
-    return exit_s + timing.settle_s, Incident(kind, room.id, t0, exit_s, what, tuple(expects))
+    return exit_s + timing.settle_s, Incident(
+        kind, room.id, t0, exit_s, what, tuple(expects), (t0, exit_s)
+    )
 
 
 def _incident(
@@ -412,7 +433,9 @@ def _incident(
         over = t0 + length
         return over + timing.settle_s, Incident(kind, room.id, at, over, what, tuple(expects))
     exit_s = _leave_together(room, t0 + length)
-    return exit_s + timing.settle_s, Incident(kind, room.id, at, exit_s, what, tuple(expects))
+    return exit_s + timing.settle_s, Incident(
+        kind, room.id, at, exit_s, what, tuple(expects), (t0, exit_s)
+    )
 
 
 # ------------------------------------------------------------- candidates
@@ -493,7 +516,7 @@ def _piece(
     if isinstance(item, AlertType):
         free, record = _incident(scratch, item, 0.0, rng, timing)
         return free, scratch, record
-    free, calm = _calm(scratch, 0.0, rng, timing)
+    free, calm = _calm(scratch, 5.0, rng, timing)  # 5 s for a button press before it
     return free, scratch, calm
 
 
@@ -502,8 +525,13 @@ def _shift(incident: Incident, by: float) -> Incident:
         replace(e, earliest_s=e.earliest_s + by, deadline_s=e.deadline_s + by)
         for e in incident.expects
     )
+    episode = incident.episode and (incident.episode[0] + by, incident.episode[1] + by)
     return replace(
-        incident, at_s=incident.at_s + by, until_s=incident.until_s + by, expects=expects
+        incident,
+        at_s=incident.at_s + by,
+        until_s=incident.until_s + by,
+        expects=expects,
+        episode=episode,
     )
 
 

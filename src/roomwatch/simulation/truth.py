@@ -17,7 +17,7 @@ from typing import Any
 from roomwatch.core.wire import AlertType, Severity
 from roomwatch.simulation.expect import clock
 from roomwatch.simulation.report import Alert, Result
-from roomwatch.simulation.school_day import Expected, Incident, SchoolDay
+from roomwatch.simulation.school_day import Expected, Incident, SchoolDay, episode_slack_s
 from roomwatch.simulation.school_day import settle_s as _settle_s
 
 
@@ -42,9 +42,22 @@ class TypeTally:
 
 
 @dataclass(frozen=True)
+class WrongEpisode:
+    """A use of the room not recorded as one episode from entry to exit (within slack)."""
+
+    room: str
+    start_s: float
+    exit_s: float
+    recorded: list[tuple[float, float | None]]  # what the collector stored near it
+
+
+@dataclass(frozen=True)
 class DayTruth:
     day: SchoolDay
     by_type: dict[str, TypeTally]
+    episodes_true: int = 0
+    wrong_episodes: list[WrongEpisode] = field(default_factory=list)
+    extra_episodes: list[tuple[str, float]] = field(default_factory=list)  # room, start
 
     @property
     def missed(self) -> list[Missed]:
@@ -59,8 +72,14 @@ class DayTruth:
 
     @property
     def clean(self) -> bool:
-        """Every incident alerted in time, and no alert without an incident."""
-        return not self.missed and not self.unexplained
+        """Every incident alerted in time, no alert without an incident, every use recorded
+        as one episode from entry to exit."""
+        return (
+            not self.missed
+            and not self.unexplained
+            and not self.wrong_episodes
+            and not self.extra_episodes
+        )
 
 
 def _explains(e: Expected, incident: Incident, a: Alert) -> bool:
@@ -102,7 +121,27 @@ def judge_day(day: SchoolDay, result: Result) -> DayTruth:
             tally.true.append(a)
         else:
             tally.unexplained.append(Unexplained(a, _context(day, a)))
-    return DayTruth(day, tallies)
+    uses = [(c.room, c.start_s, c.exit_s) for c in day.calm] + [
+        (i.room, *i.episode) for i in day.incidents if i.episode is not None
+    ]
+    slack = episode_slack_s()
+    matched: set[int] = set()
+    wrong = []
+    for room, start, exit_s in uses:
+        near = [
+            i
+            for i, e in enumerate(result.episodes)
+            if e.room == room and abs(e.start_s - start) <= slack
+        ]
+        matched.update(near)
+        found = [result.episodes[i] for i in near]
+        ok = (
+            len(found) == 1 and found[0].end_s is not None and abs(found[0].end_s - exit_s) <= slack
+        )
+        if not ok:
+            wrong.append(WrongEpisode(room, start, exit_s, [(e.start_s, e.end_s) for e in found]))
+    extra = [(e.room, e.start_s) for i, e in enumerate(result.episodes) if i not in matched]
+    return DayTruth(day, tallies, len(uses) - len(wrong), wrong, extra)
 
 
 # ------------------------------------------------------------------ output
@@ -140,6 +179,17 @@ def as_text(truth: DayTruth) -> str:
                 f"  {m.incident.room:<9} {e.type.value} due {clock(e.earliest_s)}-"
                 f"{clock(e.deadline_s)} ({e.why}) for: {m.incident.what}"
             )
+    uses = truth.episodes_true + len(truth.wrong_episodes)
+    lines += ["", f"Episodes: {truth.episodes_true} of {uses} recorded from entry to exit"]
+    for w in truth.wrong_episodes:
+        stored = ", ".join(
+            f"{clock(a)}-{clock(b) if b is not None else 'open'}" for a, b in w.recorded
+        )
+        lines.append(
+            f"  {w.room:<9} {clock(w.start_s)}-{clock(w.exit_s)} recorded as: {stored or 'nothing'}"
+        )
+    for room, start in truth.extra_episodes:
+        lines.append(f"  {room:<9} an episode from {clock(start)} that no use of the room explains")
     if truth.unexplained:
         lines += ["", f"Unexplained alerts ({len(truth.unexplained)})"]
         for u in truth.unexplained:
@@ -150,10 +200,11 @@ def as_text(truth: DayTruth) -> str:
             )
     lines += [
         "",
-        "Every incident alerted in time, no alert unexplained."
+        "Every incident alerted in time, no alert unexplained, every episode true."
         if truth.clean
         else f"{len(truth.missed)} missed, {len(truth.unexplained)} unexplained "
-        f"({len(truth.unexplained_of(Severity.CRITICAL))} critical).",
+        f"({len(truth.unexplained_of(Severity.CRITICAL))} critical), "
+        f"{len(truth.wrong_episodes) + len(truth.extra_episodes)} episode(s) misrecorded.",
     ]
     return "\n".join(lines)
 
@@ -184,6 +235,11 @@ def as_json(truth: DayTruth, result: Result) -> str:
                 "unexplained": [{**asdict(u.alert), "context": u.context} for u in t.unexplained],
             }
             for t in truth.by_type.values()
+        },
+        "episodes": {
+            "true": truth.episodes_true,
+            "wrong": [asdict(w) for w in truth.wrong_episodes],
+            "extra": [{"room": r, "start_s": t} for r, t in truth.extra_episodes],
         },
         "clean": truth.clean,
         "result": result.to_dict(),
