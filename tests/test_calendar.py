@@ -64,7 +64,7 @@ def test_the_school_year_runs_july_to_june_by_default() -> None:
 @pytest.mark.parametrize(
     ("profile", "expected"),
     [
-        ("ca-ab", local(date(2026, 11, 23), 10, 30)),  # immediately, with the 30-min grace (000)
+        ("ca-ab", local(date(2026, 11, 23), 10, 5)),  # immediately: 5 min from placement (000)
         ("us-ny", local(date(2026, 11, 23), 15, 30)),  # by the end of the school day (002 §9)
         ("us-ny-north-colonie", local(date(2026, 11, 24), 15, 30)),  # within 1 day (004 I.C)
     ],

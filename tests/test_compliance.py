@@ -32,6 +32,7 @@ from roomwatch.collector.service import Collector
 from roomwatch.collector.storage import Store
 from roomwatch.compliance import privacy, records, retention
 from roomwatch.compliance.deadlines import COMPLIANCE_TYPES, DeadlineCheck
+from roomwatch.compliance.jobs import attach_checks
 from roomwatch.core import wire
 from roomwatch.core.clock import VirtualClock
 from roomwatch.core.incident import IncidentRecord
@@ -139,6 +140,66 @@ def _ten_days(world: World, day: date) -> None:
     assert ("raised", "frequent_use", "s.r.d9") in steps
     alert = next(a for a in world.collector.desk.open.values() if a.type.value == "frequent_use")
     assert alert.subject == "student:S7" and "10 school days" in alert.message
+
+
+def test_illinois_repeats_within_three_hours_raise_the_written_evaluation(
+    tmp_path: Path,
+) -> None:
+    """003 App. B, IL: "repeated episodes ... during any three-hour period" (us-il.yaml)."""
+    world = World(tmp_path, profile="us-il")
+    try:
+        world.episode("s.a.1", at(MONDAY, 9, 0), 5, room="a")  # room a: 9:00-9:05
+        world.episode("s.a.2", at(MONDAY, 9, 25), 5, room="a")  # 20 min after the end: a repeat
+        world.episode("s.b.1", at(MONDAY, 9, 0), 5, room="b")  # room b: 9:00-9:05
+        world.episode("s.b.2", at(MONDAY, 13, 0), 5, room="b")  # 3 h 55 min later: none
+        steps = world.run_check(at(MONDAY, 13, 10))
+        assert [s for s in steps if s[1] == "frequent_use"] == [("raised", "frequent_use", "s.a.2")]
+        alert = next(a for a in world.collector.desk.open.values() if a.episode_id == "s.a.2")
+        assert alert.subject == "repeat:written_evaluation"
+        assert "began 20 min after episode s.a.1 in a ended" in alert.message
+        assert "licensed educator" in alert.message  # the checkpoint's action
+        # The records name two different students: not a repeat after all.
+        for eid, ref in (("s.a.1", "S1"), ("s.a.2", "S2")):
+            incidents.save(world.engine, eid, full_record(ref, at(MONDAY, 10)), "u1", 0,
+                           fixed(at(MONDAY, 13, 11)))  # fmt: skip
+        assert ("resolved", "frequent_use", "s.a.2") in world.run_check(at(MONDAY, 13, 12))
+        # The same student in another room 2 h later: a repeat by the student.
+        world.episode("s.b.3", at(MONDAY, 11, 0), 5, room="b")
+        incidents.save(world.engine, "s.b.3", full_record("S2", at(MONDAY, 11)), "u1", 0,
+                       fixed(at(MONDAY, 13, 13)))  # fmt: skip
+        steps = world.run_check(at(MONDAY, 13, 14))
+        assert ("raised", "frequent_use", "s.b.3") in steps
+        alert = next(a for a in world.collector.desk.open.values() if a.episode_id == "s.b.3")
+        assert "after episode s.a.2 of the same student" in alert.message
+        # s.b.2 (13:00) is now 1 h 55 min after s.b.3 (11:00-11:05), in the same room.
+        assert ("raised", "frequent_use", "s.b.2") in steps
+    finally:
+        world.close()
+
+
+def test_deadline_alerts_reach_the_live_pages_and_a_settled_store(world: World) -> None:
+    """The web app's live board hears a check's alerts as it hears a tick's; settle() means
+    what was received is stored (the simulator runs the checks after it)."""
+    heard: list[str] = []
+    world.collector.listeners.append(
+        lambda change: heard.extend(t.alert.type.value for t in change.transitions)
+    )
+    world.episode("s.r.e1", at(MONDAY, 10), 8)
+    world.run_check(at(MONDAY, 15, 31))
+    assert sorted(heard) == ["parent_notification_overdue", "record_incomplete"]
+    assert world.collector.settle(10)
+    assert len(world.stored_alerts()) == 2  # stored: no waiting needed after settle
+    # What the simulator runs is what `roomwatch collector` registers (compliance/jobs.py).
+    attach_checks(world.collector, world.config)
+    ((check, owned, every_s),) = world.collector.periodic_checks
+    assert isinstance(check, DeadlineCheck) and owned == COMPLIANCE_TYPES
+    assert every_s == world.config.compliance.check_every_s
+
+
+def test_a_profile_without_a_repeat_window_raises_no_repeat(world: World) -> None:
+    world.episode("s.r.1", at(MONDAY, 9, 0), 5)
+    world.episode("s.r.2", at(MONDAY, 9, 25), 5)
+    assert all(t != "frequent_use" for _, t, _ in world.run_check(at(MONDAY, 10)))
 
 
 def test_acknowledgements_and_notifications_are_audited(world: World) -> None:

@@ -21,7 +21,7 @@ from roomwatch.collector import audit
 from roomwatch.collector.compliance_models import ReportDeliveryRow
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.storage import Store
-from roomwatch.compliance.schedule import Period, ReportDeliveries, periods
+from roomwatch.compliance.schedule import Period, ReportDeliveries, due_now, periods
 from test_collector_notify import Receiver
 
 LOCAL = ZoneInfo("America/Chicago")
@@ -64,6 +64,23 @@ def test_minnesota_periods_and_due_dates() -> None:
     assert Period("quarterly", date(2025, 10, 1), date(2025, 12, 31), date(2026, 1, 15)) in found
     assert Period("quarterly", date(2025, 7, 1), date(2025, 9, 30), date(2025, 10, 15)) in found
     assert Period("annual", date(2025, 7, 1), date(2026, 6, 30), date(2026, 7, 15)) in found
+
+
+def test_a_profile_log_review_interval_schedules_a_review() -> None:
+    """reporting.log_review_every_months (004 I.B "at least quarterly"; default: 3)."""
+    found = periods([], None, "07-01", date(2026, 1, 1), review_every_months=3)
+    assert Period("log review", date(2025, 10, 1), date(2025, 12, 31), date(2026, 1, 1)) in found
+    assert Period("log review", date(2026, 1, 1), date(2026, 3, 31), date(2026, 4, 1)) in found
+    default = CollectorConfig(
+        school_calendar=CALENDAR, default_profile="default", reports={"lead_days": 7}
+    )
+    assert due_now(default, date(2025, 12, 24)) == []  # eight days ahead: not yet
+    assert [(p.label, p.start) for p in due_now(default, date(2025, 12, 25))] == [
+        ("log review", date(2025, 10, 1))
+    ]
+    # Minnesota has quarterly reports and no log review interval: only the quarterly one.
+    mn = default.model_copy(update={"default_profile": "us-mn"})
+    assert [p.label for p in due_now(mn, date(2026, 1, 8))] == ["quarterly"]
 
 
 def test_the_quarterly_report_is_sent_a_week_ahead_once(engine: Engine, receiver: Receiver) -> None:

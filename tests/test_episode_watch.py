@@ -135,3 +135,11 @@ def test_attention_while_overtime_or_unwatched() -> None:
     assert not state.needs_attention
     state, _ = watch(state, rules, T0, True, True, T0 + timedelta(minutes=15))
     assert state.needs_attention
+
+
+def test_a_repeating_checkpoint_stops_at_until_min() -> None:
+    """checkpoints[].until_min: no bundled profile sets it; a district's own profile may."""
+    ct = load_profile("us-ct")
+    review = ct.checkpoints[0].model_copy(update={"until_min": 50})
+    rules = WatchRules.from_profile(ct.model_copy(update={"checkpoints": [review]}))
+    assert checkpoints(run(rules, 110), review.id) == [15, 45]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import re
 from pathlib import Path
+from typing import Any, get_args, get_origin
 
 import pytest
 from click.testing import CliRunner
+from pydantic import BaseModel, ValidationError
 
 from roomwatch.cli.main import main
 from roomwatch.core.policy import ProfileError, StudentBand, available_profiles, load_profile
-from roomwatch.core.policy.model import NotificationDeadline
+from roomwatch.core.policy.model import NotificationDeadline, PolicyProfile, RoomRequirements
 
 REQUIRED = {
     "default",
@@ -145,3 +149,116 @@ def test_policies_list_and_show() -> None:
     }
     missing = runner.invoke(main, ["policies", "show", "nowhere"])
     assert missing.exit_code == 1 and "unknown policy profile" in missing.output
+
+
+def test_no_profile_may_allow_locking() -> None:
+    data = load_profile("default").model_dump()
+    with pytest.raises(ValidationError, match="locking_allowed must be false"):
+        PolicyProfile.model_validate(data | {"locking_allowed": True})
+
+
+def test_a_repeat_window_needs_a_checkpoint_of_the_profile() -> None:
+    data = load_profile("us-il").model_dump()
+    reporting = data["reporting"]
+    with pytest.raises(ValidationError, match="go together"):
+        PolicyProfile.model_validate(data | {"reporting": reporting | {"repeat_checkpoint": None}})
+    with pytest.raises(ValidationError, match="is not one of the profile's checkpoints"):
+        PolicyProfile.model_validate(data | {"reporting": reporting | {"repeat_checkpoint": "x"}})
+    assert load_profile("us-il").reporting.repeat_checkpoint == "written_evaluation"
+
+
+# ------------------------------------------------- the field table of docs/policies.md
+
+POLICIES_DOC = Path(__file__).resolve().parents[1] / "docs" / "policies.md"
+TESTS = Path(__file__).resolve().parent
+#: Fields nothing reads yet, each with its reason in the table (issue 13): adding one here
+#: is a decision, not an accident.
+KNOWN_DEFECTS = {
+    "time_limit.plan_maximum_applies",
+    "environment.reference_delta_c",
+}
+
+
+def _model_inside(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
+    """The pydantic model an annotation holds (through X | None, list[X]), and whether listed."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation, False
+    for arg in get_args(annotation):
+        inner, listed = _model_inside(arg)
+        if inner is not None:
+            return inner, listed or get_origin(annotation) is list
+    return None, False
+
+
+def field_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every leaf field of ``model`` as a dotted path (``checkpoints[].at_min``)."""
+    found = []
+    for name, info in model.model_fields.items():
+        inner, listed = _model_inside(info.annotation)
+        path = prefix + name
+        if inner is None:
+            found.append(path)
+        else:
+            found += field_paths(inner, path + ("[]" if listed else "") + ".")
+    return found
+
+
+def table_rows() -> dict[str, tuple[str, str]]:
+    """field -> (code cell, test cell) from the table in docs/policies.md."""
+    text = POLICIES_DOC.read_text(encoding="utf-8")
+    section = text.split("## Every field, and what makes it act", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, tuple[str, str]] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        name = cells[0].strip("`")
+        assert name not in rows, f"{name} is listed twice"
+        rows[name] = (cells[2], cells[3])
+    return rows
+
+
+def test_the_policies_doc_lists_every_profile_field() -> None:
+    rows = table_rows()
+    fields = field_paths(PolicyProfile)
+    assert "checkpoints[].at_min" in fields and "environment.temperature_c.max" in fields
+    assert sorted(set(fields) - set(rows)) == [], "fields missing from docs/policies.md"
+    assert sorted(set(rows) - set(fields)) == [], "rows naming no field of the model"
+
+
+def test_each_row_names_code_and_tests_that_exist() -> None:
+    for name, (code, tests) in table_rows().items():
+        if code.startswith("**defect**"):
+            assert name in KNOWN_DEFECTS, f"{name}: a new defect; make it act or list it here"
+            continue
+        assert name not in KNOWN_DEFECTS, f"{name} acts now: take it off KNOWN_DEFECTS"
+        refs = re.findall(r"`([\w.]+):([\w.]+)`", code)
+        assert refs, f"{name}: no module:function in {code!r}"
+        for module, qualname in refs:
+            target: Any = importlib.import_module(module)
+            for part in qualname.split("."):
+                target = getattr(target, part)  # AttributeError names what is wrong
+        cited = re.findall(r"`(tests/[\w/.-]+?)(?:::(\w+))?`", tests)
+        assert cited, f"{name}: no test in {tests!r}"
+        for path, function in cited:
+            file = TESTS.parent / path
+            assert file.exists(), f"{name}: {path} does not exist"
+            if function:
+                assert re.search(rf"^def {function}\(", file.read_text(), re.M), (
+                    f"{name}: no {function} in {path}"
+                )
+
+
+def test_room_requirements_in_words() -> None:
+    """room.* are not sensed: the environment report lists them for the district to confirm."""
+    assert load_profile("us-tn").room.in_words() == [
+        "floor area at least 40 sq ft",
+        "incapable of being locked",
+    ]
+    arkansas_like = RoomRequirements(min_side_ft=4, max_side_ft=6, annual_inspection=True)
+    assert arkansas_like.in_words() == [
+        "no side shorter than 4 ft",
+        "no side longer than 6 ft",
+        "an annual fire and safety inspection",
+    ]
+    assert load_profile("default").room.in_words() == []

@@ -220,4 +220,16 @@ def test_the_environment_report_shares_and_excursions(tmp_path: Path) -> None:
         ("temperature", (t0 + timedelta(seconds=200)).isoformat(), 2.5, 30.0),
         ("light", (t0 + timedelta(seconds=400)).isoformat(), 1.0, 90.0),
     ]
+    assert _table(report, "room_requirements").rows == []  # us-mn sets no room rules
+    # room.* of the profile (Maine: 60 sq ft and a window, 003 App. B ME) are listed to confirm.
+    maine = config(rooms={"s/r": {"profile": "us-me"}})
+    report = build_report(engine, "environment", "s", start, start, maine)
+    assert _table(report, "room_requirements").rows == [
+        [
+            "s",
+            "r",
+            "us-me",
+            "floor area at least 60 sq ft; an observation window giving a clear line of sight",
+        ]
+    ]
     engine.dispose()

@@ -326,3 +326,59 @@ def test_virtual_clock_never_runs_backwards() -> None:
     clock = VirtualClock(datetime.fromisoformat("2026-01-05T08:00:00+00:00"))
     with pytest.raises(ValueError, match="backwards"):
         clock.advance(-1)
+
+
+# ------------------------------------------------------------ the end of an episode
+
+
+def test_a_staff_episode_in_an_empty_room_waits_for_the_second_press() -> None:
+    r = Room().empty_and_unlocked()
+    r.wait(120)  # the room has long been empty
+    r.send(room.StaffButton())
+    r.wait(300)
+    assert r.state.episode is not None, "an empty room does not end what staff started"
+    r.send(room.StaffButton())
+    (ended,) = r.episodes("ended")
+    started = r.episodes("started")[0]
+    assert ended.reason == "staff_button"
+    assert ended.ended_at is not None
+    assert (ended.ended_at - started.started_at).total_seconds() == 300
+
+
+def test_the_end_recorded_is_the_exit_not_the_debounce() -> None:
+    r = Room().empty_and_unlocked()
+    r.set(Input.MOTION, True)
+    entered = r.clock.now()
+    r.wait(240)
+    r.set(Input.MOTION, False)  # the student walks out
+    left = r.clock.now()
+    assert r.state.vacated_at == left, "the end is pending from the last sight"
+    r.wait(31)
+    r.wait(60)
+    (ended,) = r.episodes("ended")
+    assert (ended.started_at, ended.ended_at) == (entered, left)
+
+
+def test_a_sealed_room_has_no_pending_end_until_the_door_opens() -> None:
+    r = Room().empty_and_unlocked()
+    r.set(Input.MOTION, True)
+    r.set(Input.DOOR_CLOSED, True)
+    r.set(Input.MOTION, False)
+    r.wait(100)
+    assert r.state.vacated_at is None, "a still child behind a closed door is still there"
+    r.set(Input.DOOR_CLOSED, False)
+    opened = r.clock.now()
+    assert r.state.vacated_at == opened
+    r.wait(31)
+    r.wait(60)
+    (ended,) = r.episodes("ended")
+    assert ended.ended_at == opened
+
+
+def test_unknown_occupancy_never_holds_an_alert() -> None:
+    r = Room().empty_and_unlocked()
+    r.set(Input.MOTION, True)
+    r.set(Input.MOTION, False)
+    assert r.state.vacated_at is not None
+    r.set(Input.DOOR_CLOSED, None)  # the door contact fails
+    assert r.state.vacated_at is None

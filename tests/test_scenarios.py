@@ -19,14 +19,6 @@ from roomwatch.simulation.summary import as_json
 LIBRARY = Path(__file__).parent / "scenarios"
 SCENARIOS = sorted(LIBRARY.glob("*.yaml"))
 
-#: Alert types nothing raises yet: they need incident records and a school calendar
-#: (docs/architecture.md), which a simulation of sensors cannot supply.
-NOT_RAISED_YET = {
-    AlertType.PARENT_NOTIFICATION_OVERDUE,
-    AlertType.RECORD_INCOMPLETE,
-    AlertType.FREQUENT_USE,
-}
-
 _results: dict[Path, Result] = {}
 
 
@@ -72,5 +64,5 @@ def test_the_library_expects_every_alert_type() -> None:
         for e in load_scenario(path).expect
         if isinstance(e, ExpectAlert) and e.count != 0
     }
-    assert set(AlertType) - NOT_RAISED_YET - expected == set()
-    assert NOT_RAISED_YET & expected == set(), "raised now: take it off NOT_RAISED_YET"
+    # The deadline check runs in simulation too (issue 13): no type is out of reach.
+    assert set(AlertType) - expected == set()

@@ -168,3 +168,47 @@ def test_an_invalid_file_exits_2_with_each_problem(tmp_path: Path) -> None:
     assert out == ""
     assert "duration (line 1): 'soon' is not a time" in err
     assert "invalid scenario (1 problem(s))" in err
+
+
+def test_stuck_and_presence_faults_are_checked() -> None:
+    """`stuck` names a chip; a presence fault needs a room fitted with the radar."""
+    found = problems(GOOD + "faults:\n  - {at: 1m, kind: stuck, room: room-101, for: 4h}\n")
+    assert found == ["faults.0 (line 17): stuck needs `sensor`: temperature, light or co2"]
+    fault = "faults:\n  - {at: 1m, kind: sensor_fault, room: room-101, sensor: presence, for: 1m}\n"
+    assert problems(GOOD + fault) == [
+        "faults.0.sensor (line 17): room-101 has no presence sensor (`presence: true`)"
+    ]
+    fitted = GOOD.replace(
+        "student_band: elementary", "student_band: elementary\n    presence: true"
+    )
+    assert parse_scenario(fitted + fault).rooms[0].presence
+    stuck = "faults:\n  - {at: 1m, kind: stuck, room: room-101, sensor: presence, for: 4h}\n"
+    assert "stuck is for temperature, light or co2" in problems(fitted + stuck)[0]
+    scenario = parse_scenario(
+        GOOD.replace("duration: 3m", "duration: 5h")
+        + ("faults:\n  - {at: 1m, kind: stuck, room: room-101, sensor: co2, for: 4h}\n")
+    )
+    assert scenario.faults[0].kind == "stuck" and scenario.faults[0].end == 60 + 4 * 3600
+
+
+def test_simulate_json_shows_alberta_parents_overdue_from_the_placement() -> None:
+    """The collector's deadline check runs in `roomwatch simulate` (issue 13): seed 000's
+    "immediately" is 5 min from the placement, checked every 60 s."""
+    library = Path(__file__).parent / "scenarios"
+    code, out, err = invoke(str(library / "deadline-parents-ca-ab.yaml"), "--json")
+    assert code == 0, err
+    body = json.loads(out)
+    (episode,) = body["episodes"]
+    (overdue,) = [a for a in body["alerts"] if a["type"] == "parent_notification_overdue"]
+    assert overdue["episode_id"] == episode["episode_id"]
+    placed = episode["start_s"]
+    assert placed + 5 * 60 < overdue["raised_s"] <= placed + 6 * 60
+
+
+def test_a_scenario_may_start_at_another_time() -> None:
+    later = GOOD.replace("duration: 3m", "duration: 3m\nstart: 2026-01-05T15:00:00Z")
+    scenario = parse_scenario(later)
+    assert scenario.start is not None and scenario.start.hour == 15
+    for bad in ("15:00", "2026-01-05T15:00:00"):  # a number to YAML; no offset
+        found = problems(GOOD.replace("duration: 3m", f"duration: 3m\nstart: {bad}"))
+        assert any(p.startswith("start") for p in found), found

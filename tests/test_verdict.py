@@ -140,6 +140,25 @@ def test_past_the_limit_fails_and_checkpoints_need_a_staff_checkin() -> None:
     assert item.evidence["checkpoints_due"][1]["met_by"] == "u-principal"
 
 
+def test_maryland_says_its_limit_is_a_hard_maximum() -> None:
+    """time_limit.hard_cap (us-md, 003 App. B MD): the verdict says it may not be extended."""
+    md = {i.id: i for i in judge(facts("us-md", minutes=31), AFTER).items}["within_limit"]
+    assert md.outcome is Outcome.FAIL and md.evidence["hard_cap"] is True
+    assert md.evidence["basis"] == load_profile("us-md").time_limit.basis  # time_limit.basis
+    assert "a hard maximum that may not be extended" in md.summary
+    il = {i.id: i for i in judge(facts("us-il", minutes=31), AFTER).items}["within_limit"]
+    assert il.outcome is Outcome.FAIL and "hard maximum" not in il.summary
+
+
+def test_illinois_asks_staff_to_confirm_the_two_feet() -> None:
+    """monitoring.staff_within_ft (us-il, 003 App. B IL): no sensor measures it."""
+    watched = {i.id: i for i in judge(facts("us-il"), AFTER).items}["watched"]
+    assert watched.outcome is Outcome.PASS and watched.evidence["staff_within_ft"] == 2
+    assert "within 2 ft" in watched.summary
+    ny = {i.id: i for i in judge(facts("us-ny"), AFTER).items}["watched"]
+    assert ny.evidence["staff_within_ft"] is None and "ft" not in ny.summary
+
+
 def test_environment_outside_the_limits_fails_with_the_extremes() -> None:
     hot = [replace(r, temperature_c=29.5) if i == 3 else r for i, r in enumerate(readings(480))]
     item = judge(facts(readings=hot), AFTER).item("environment")

@@ -33,6 +33,7 @@ BODIES: dict[wire.Kind, dict[str, Any]] = {
         "staff_present": True,
         "lock_permit": False,
         "episode_id": "lincoln.room-101.20261123T081500000Z",
+        "vacated_at": "2026-11-23T08:20:01.250Z",
     },
     wire.Kind.EPISODE: {
         "seq": 8,

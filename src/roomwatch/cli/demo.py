@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 import platformdirs
 
-from roomwatch.collector.config import WebSettings
+from roomwatch.collector.config import WebSettings, host_calendar
 from roomwatch.collector.service import Collector
 from roomwatch.simulation.engine import Options, Simulation
 from roomwatch.simulation.scenario import Scenario, parse_scenario
@@ -176,6 +176,7 @@ def run_demo(
             http_port=None,  # health and metrics: not needed for a demo
             on_collector=web_beside(folder, http_host, http_port) if http_port else None,
             collector_name="demo",
+            calendar=host_calendar(),  # as `roomwatch collector`: the machine's time zone
             stop=stop,
             on_ready=ready,
         )

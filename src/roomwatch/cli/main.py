@@ -233,7 +233,8 @@ def agent(
     if mock:
         from roomwatch.hardware.mock_environment import MockEnvironment
 
-        environment = MockEnvironment(config.sensors)
+        # Chips that stray like real ones: a day on --mock is never called stuck at hour 4.
+        environment = MockEnvironment(config.sensors, noise_seed=f"{config.site}/{config.room}")
     try:
         service = AgentService(
             config, WallClock(), mock_factory() if mock else None, environment=environment

@@ -134,9 +134,11 @@ class _Dead:
 
 @dataclass(frozen=True, slots=True)
 class _Drain:
-    """From stop: store what is queued, send every held-back ack, then set ``done``."""
+    """From stop: store what is queued, send every held-back ack, then set ``done``. From
+    settle (``acks=False``): store what is queued, then set ``done``."""
 
     done: threading.Event
+    acks: bool = True
 
 
 class Collector:
@@ -364,6 +366,21 @@ class Collector:
         it leaves out has none of them (their open alerts resolve)."""
         self._checks.append((check, owned, every_s))
 
+    @property
+    def periodic_checks(self) -> tuple[tuple[PeriodicCheck, frozenset[wire.AlertType], float], ...]:
+        """The checks added, with their types and interval (a caller that ticks runs them)."""
+        return tuple(self._checks)
+
+    def settle(self, timeout: float) -> bool:
+        """Wait until everything received so far is stored, so a check reads it (the
+        simulator, before it runs a check on its virtual clock). False: not in time. With
+        no writer running (not opened, or stopped) there is nothing to wait for."""
+        if not self._writer.is_alive():
+            return True
+        done = threading.Event()
+        self._queue.put(_Drain(done, acks=False))
+        return done.wait(timeout)
+
     def run_check(
         self, check: PeriodicCheck, owned: frozenset[wire.AlertType]
     ) -> list[rules.Transition]:
@@ -379,6 +396,7 @@ class Collector:
             )
         if transitions:
             self._queue.put(_Steps(transitions))
+            self._tell(frozenset(), transitions)  # the web app's live pages, as for ticks
         return transitions
 
     def _check_safely(self, check: PeriodicCheck, owned: frozenset[wire.AlertType]) -> None:
@@ -595,7 +613,8 @@ class Collector:
                 batch.append(more)
             self._write_with_retry(batch)
             if drain is not None:
-                self._await_published(self._flush_acks(force=True), timeout=5)
+                if drain.acks:
+                    self._await_published(self._flush_acks(force=True), timeout=5)
                 drain.done.set()
         self._flush_acks(force=True)
 

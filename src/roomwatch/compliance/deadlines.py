@@ -8,7 +8,12 @@ collector reconciles on its alert desk every ``compliance.check_every_s``.
   day the episode ended; resolved when the record is complete;
 * ``frequent_use``: a student's N-th school day with an episode in this school year (N from
   the profile, 10 by default: seed 003, MN 125A.0942 subd. 2(d)); open until acknowledged
-  and the school year ends.
+  and the school year ends;
+* ``frequent_use`` (subject ``repeat:<checkpoint>``): an episode that began within the
+  profile's ``repeat_window_h`` of the end of an earlier one in its room or of its student
+  (Illinois: 3 h, the written evaluation; seed 003 App. B, IL), citing the earlier one; open
+  while the later episode is within the look-back, resolved at once if the records show
+  two different students.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from roomwatch.collector.storage import as_utc
 from roomwatch.compliance.context import Rulebook, table
 from roomwatch.core import deadlines
 from roomwatch.core.incident import IncidentRecord
+from roomwatch.core.policy.model import REPEAT_WINDOW_MAX_H
 from roomwatch.core.rules import Condition, OpenAlert
 from roomwatch.core.wire import AlertType, Severity
 
@@ -60,6 +66,7 @@ class DeadlineCheck:
         found: Found = defaultdict(list)
         self._paperwork(now, book, found)
         self._frequent_use(now, book, found)
+        self._repeats(now, book, found)
         return dict(found)
 
     def _paperwork(self, now: datetime, book: Rulebook, found: Found) -> None:
@@ -159,6 +166,63 @@ class DeadlineCheck:
                         subject=f"student:{ref}",
                     )
                 )
+
+    def _repeats(self, now: datetime, book: Rulebook, found: Found) -> None:
+        since = now - timedelta(days=self.config.compliance.lookback_days)
+        with Session(self.engine) as session:
+            ep, inc = table(EpisodeRecord), table(IncidentRow)
+            rows = session.execute(
+                select(
+                    ep.c.episode_id,
+                    ep.c.site,
+                    ep.c.room,
+                    ep.c.started_at,
+                    ep.c.ended_at,
+                    inc.c.student_ref,
+                )
+                .join(inc, inc.c.episode_id == ep.c.episode_id, isouter=True)
+                # The earlier episode of a repeat may start before the look-back.
+                .where(ep.c.started_at >= since - timedelta(hours=REPEAT_WINDOW_MAX_H))
+            ).all()
+        episodes = [
+            deadlines.PastEpisode(
+                eid, site, room, as_utc(start), as_utc(end) if end else None, ref or None
+            )
+            for eid, site, room, start, end, ref in rows
+        ]
+
+        def window_h(e: deadlines.PastEpisode) -> float | None:
+            return book.for_room(e.site, e.room).profile.reporting.repeat_window_h
+
+        for hit in deadlines.repeats(episodes, window_h):
+            e, earlier = hit.episode, hit.earlier
+            if e.started_at < since:
+                continue
+            profile = book.for_room(e.site, e.room).profile
+            checkpoint_id = profile.reporting.repeat_checkpoint
+            assert checkpoint_id is not None  # the model requires it with repeat_window_h
+            whose = (
+                "of the same student (incident records)"
+                if hit.same_student
+                else f"in {earlier.room}"
+            )
+            verb = "ended" if earlier.ended_at else "started"
+            found[(e.site, e.room)].append(
+                Condition(
+                    AlertType.FREQUENT_USE,
+                    Severity.WARNING,
+                    f"Episode {e.episode_id} began {_minutes(hit.gap)} after episode "
+                    f"{earlier.episode_id} {whose} {verb}: repeated within {hit.window_h:g} h. "
+                    f"{profile.checkpoint(checkpoint_id).action}",
+                    e.episode_id,
+                    subject=f"repeat:{checkpoint_id}",
+                )
+            )
+
+
+def _minutes(gap: timedelta) -> str:
+    minutes = gap.total_seconds() / 60
+    return f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h"
 
 
 def attach(collector: Collector, config: CollectorConfig) -> None:

@@ -22,12 +22,19 @@ REPORTS_EVERY_H = 6
 VERDICTS_EVERY_S = 900
 
 
+def attach_checks(collector: Collector, config: CollectorConfig) -> None:
+    """Every periodic alert check a collector runs (parent notification, record completeness,
+    frequent and repeated use). ``roomwatch collector`` schedules them on the wall clock; the
+    simulator and the demo run the same ones on their virtual clock (simulation/engine.py)."""
+    deadlines.attach(collector, config)
+
+
 class ComplianceJobs:
     def __init__(self, collector: Collector, config: CollectorConfig) -> None:
         self.collector = collector
         self.config = config
         self.scheduler = BackgroundScheduler(timezone="UTC")
-        deadlines.attach(collector, config)  # before the collector starts: it schedules it
+        attach_checks(collector, config)  # before the collector starts: it schedules them
         engine = collector.store.engine
         self.reports = ReportDeliveries(engine, config, collector.clock.now)
         days = config.retention.telemetry_raw_days

@@ -278,6 +278,12 @@ def _environment(c: _Context) -> _Built:
         temp_share.append(share_t if share_t is not None else 0.0)
         lux_share.append(share_l if share_l is not None else 0.0)
     excursions.sort(key=lambda e: (e["from"], e["site"], e["room"]))
+    # The profile's physical rules (room.*): not sensed, so listed for the district to confirm.
+    requirements = []
+    for site, room in sorted(rooms):
+        profile = c.book.for_room(site, room).profile
+        if words := profile.room.in_words():
+            requirements.append([site, room, profile.id, "; ".join(words)])
     summary = {
         "rooms": len(rooms),
         "occupied_hours": round(totals["occupied_s"] / 3600, 3),
@@ -320,6 +326,12 @@ def _environment(c: _Context) -> _Built:
                 ]
                 for e in excursions
             ],
+        ),
+        ReportTable(
+            id="room_requirements",
+            title="Physical requirements of the room's profile, to confirm (not sensed)",
+            columns=["site", "room", "profile", "requirements"],
+            rows=requirements,
         ),
     ]
     charts = [

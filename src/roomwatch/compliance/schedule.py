@@ -4,10 +4,13 @@ Due dates come from the profile (``reporting.quarterly_due``, ``annual_due``; Mi
 Jan 15, Apr 15, Jul 15, Oct 15 and the annual summary by Jul 15, seed 003) or from the
 config (``reports.quarterly_due`` / ``annual_due``). A quarterly report covers the three
 months before the due month (Jan 15: October to December); the annual one the school year
-that ended before it (Jul 15: July 1 to June 30). Each is sent ``lead_days`` before its due
-date, through Apprise with the rendered files attached, once: ``report_delivery`` keeps
-what was sent (with the audit chain head), and a failed delivery is tried again each day
-until 30 days after the due date.
+that ended before it (Jul 15: July 1 to June 30). A profile's ``log_review_every_months``
+(004 I.B: logs reviewed "at least quarterly"; the default profile: 3) adds a log review: the
+episode logs of each run of that many months from the school year's start, due the day after
+the run ends (one already sent as a quarterly report of the same months is not sent twice).
+Each is sent ``lead_days`` before its due date, through Apprise with the rendered files
+attached, once: ``report_delivery`` keeps what was sent (with the audit chain head), and a
+failed delivery is tried again each day until 30 days after the due date.
 """
 
 from __future__ import annotations
@@ -49,11 +52,28 @@ def _month_day(value: str, year: int) -> date:
     return date(year, month, day)
 
 
+def _months_later(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def periods(
-    quarterly: list[str], annual: str | None, year_starts: str, around: date
+    quarterly: list[str],
+    annual: str | None,
+    year_starts: str,
+    around: date,
+    review_every_months: int | None = None,
 ) -> list[Period]:
     """The report periods whose due dates fall in the year before or after ``around``."""
     found = []
+    if review_every_months is not None:
+        # Runs of months from the start of the school year before last, so the year around
+        # ``around`` is covered whatever the month.
+        begins = _month_day(year_starts, around.year - 2).replace(day=1)
+        while begins <= around + timedelta(days=400):
+            ends = _months_later(begins, review_every_months)
+            found.append(Period("log review", begins, ends - timedelta(days=1), ends))
+            begins = ends
     for year in (around.year - 1, around.year, around.year + 1):
         for md in quarterly:
             due = _month_day(md, year)
@@ -84,11 +104,24 @@ def due_now(config: CollectorConfig, today: date) -> list[Period]:
     annual = settings.annual_due or profile.reporting.annual_due
     calendar = config.calendar_for(settings.site) if settings.site else config.school_calendar
     lead = timedelta(days=settings.lead_days)
+    found = periods(
+        list(quarterly),
+        annual,
+        calendar.school_year_starts,
+        today,
+        profile.reporting.log_review_every_months,
+    )
     return [
         p
-        for p in periods(list(quarterly), annual, calendar.school_year_starts, today)
+        for p in _one_per_span(found)
         if p.due - lead <= today <= p.due + timedelta(days=RETRY_DAYS)
     ]
+
+
+def _one_per_span(found: list[Period]) -> list[Period]:
+    """A log review of the same months as a quarterly report is that report."""
+    spans = {(p.start, p.end) for p in found if p.label != "log review"}
+    return [p for p in found if p.label != "log review" or (p.start, p.end) not in spans]
 
 
 class ReportDeliveries:

@@ -8,12 +8,16 @@ count. Pure: plain data in, times and conditions out.
   episode ended (a Roomwatch default: 002 §8 and 004 I.B ask for the record without a
   deadline; the end of the school day is when staff are still there to write it);
 * PATTERN: a student's N-th school day with an episode in one school year (N from the
-  profile, 10 by default: 003, MN 125A.0942 subd. 2(d)).
+  profile, 10 by default: 003, MN 125A.0942 subd. 2(d));
+* REPEAT: an episode that begins within the profile's ``repeat_window_h`` of the end of
+  an earlier one ("repeated episodes ... during any three-hour period", 003 App. B, IL), in
+  the same room (what the sensors can tell) or of the same student (once the incident
+  records name one). A room repeat whose two records name different students is none.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -87,3 +91,78 @@ def frequent_use(
                 FrequentUse(student, year, threshold, by_day[day].episode_id, day, len(by_day))
             )
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class PastEpisode:
+    """One stored episode, for the repeat rule (``student_ref`` from its record, if any)."""
+
+    episode_id: str
+    site: str
+    room: str
+    started_at: datetime
+    ended_at: datetime | None
+    student_ref: str | None = None
+
+    @property
+    def last_seen(self) -> datetime:
+        """The end, or the start while it is still open."""
+        return self.ended_at if self.ended_at is not None else self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """``episode`` began ``gap`` after ``earlier`` (its end) and within the window."""
+
+    episode: PastEpisode
+    earlier: PastEpisode
+    gap: timedelta
+    window_h: float
+    same_student: bool  # False: the same room, the student unknown on one record or both
+
+
+def repeats(
+    episodes: Iterable[PastEpisode], window_h: Callable[[PastEpisode], float | None]
+) -> list[Repeat]:
+    """Every episode that began within ``window_h(episode)`` hours (None: no rule there) of
+    the end of the episode before it in its room or of its student. Of the two, the later
+    earlier one is cited. Episodes of one room (or one student) never overlap, so the one
+    just before is the only one that can be the closest."""
+    ordered = sorted(episodes, key=lambda e: (e.started_at, e.episode_id))
+    last_in_room: dict[tuple[str, str], PastEpisode] = {}
+    last_of_student: dict[str, PastEpisode] = {}
+    found = []
+    for e in ordered:
+        hours = window_h(e)
+        if hours is not None:
+            candidates = []
+            by_room = last_in_room.get((e.site, e.room))
+            if by_room is not None and not _different_students(by_room, e):
+                candidates.append((by_room, _same_student(by_room, e)))
+            by_student = last_of_student.get(e.student_ref) if e.student_ref else None
+            if by_student is not None:
+                candidates.append((by_student, True))
+            within = [
+                (c, same)
+                for c, same in candidates
+                # (a negative gap, an overlap, is stored data gone wrong: counted too)
+                if e.started_at - c.last_seen <= timedelta(hours=hours)
+            ]
+            if within:
+                earlier, same = max(within, key=lambda x: (x[0].last_seen, x[1]))
+                gap = max(timedelta(0), e.started_at - earlier.last_seen)
+                found.append(Repeat(e, earlier, gap, hours, same))
+        last_in_room[(e.site, e.room)] = e
+        if e.student_ref:
+            last_of_student[e.student_ref] = e
+    return found
+
+
+def _same_student(a: PastEpisode, b: PastEpisode) -> bool:
+    return a.student_ref is not None and a.student_ref == b.student_ref
+
+
+def _different_students(a: PastEpisode, b: PastEpisode) -> bool:
+    return (
+        a.student_ref is not None and b.student_ref is not None and a.student_ref != b.student_ref
+    )

@@ -62,7 +62,7 @@ SEEING_INPUTS = (Input.MOTION, *PRESENCE_INPUTS)
 #: Episode start reasons that are staff's word, not a sensor's: such an episode is not
 #: ended by an empty room until someone has been seen in it (staff start it, then the
 #: student comes in), only by staff (the second press, or a command).
-STAFF_REASONS = frozenset({"staff", "staff_button"})
+STAFF_REASONS = frozenset({"staff", "staff_button", "staff_command"})
 
 
 @dataclass(frozen=True, slots=True)

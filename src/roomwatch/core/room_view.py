@@ -6,8 +6,10 @@ on every clock tick. Conditions are levels, not edges: an alert is raised
 when its condition starts to hold and resolved when it stops, by the same
 :func:`roomwatch.core.rules.reconcile`.
 
-Severity follows DESIGN.md: an agent offline, a sensor fault or staff absence
-during an open episode is critical at once; outside an episode, a warning.
+Severity follows DESIGN.md: an agent offline, a fault of a sensor the safety
+rules read (core/sensor_roles.py) or staff absence during an open episode is
+critical at once; outside an episode, a warning. An environment sensor's fault
+is always a warning.
 
 Time and lapse conditions honour the agent's pending end (``vacated_at`` in
 telemetry) exactly as the agent's own watch does (core/episode_watch.py): what
@@ -22,6 +24,7 @@ from datetime import datetime, timedelta
 from roomwatch.core import wire
 from roomwatch.core.episode_watch import CheckpointRule, WatchRules
 from roomwatch.core.rules import Condition, EnvironmentLimits, telemetry_conditions
+from roomwatch.core.sensor_roles import fault_severity
 from roomwatch.core.wire import AlertType, Severity
 
 #: Every type a room's view decides; reconcile resolves what no longer holds among them.
@@ -45,6 +48,11 @@ ROOM_TYPES: frozenset[AlertType] = frozenset(
 SILENCE_INTERVALS = 2.5
 #: Episode ids remembered as ended, so a late "started" never reopens one.
 ENDED_KEPT = 50
+#: The longest the collector holds time and lapse alerts for a pending end: the agent's
+#: occupancy hold and empty debounce (90 s by default) with room to spare. An agent whose
+#: end stays pending longer (a longer configured debounce, a stuck agent) has its held
+#: alerts raised here, at their due times: a hold is never open-ended.
+END_HOLD_MAX_S = 180.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +130,22 @@ def conditions(
     found += _offline(view, now, telemetry_interval_s, episode)
     found += _faults(view, episode)
     if episode is not None and view.episode_started is not None:
-        vacated = view.telemetry.vacated_at if view.telemetry is not None else None
+        vacated = _pending_end(view, now, telemetry_interval_s)
         found += _time(rules, episode, view.episode_started, now, vacated)
         found += _watched(view, rules, episode, now, vacated)
     return found
+
+
+def _pending_end(view: RoomView, now: datetime, interval_s: float) -> datetime | None:
+    """The candidate exit the agent reports, while the collector may trust it: not from an
+    agent that is offline or silent (its room may have changed since), and not past the
+    bound."""
+    vacated = view.telemetry.vacated_at if view.telemetry is not None else None
+    if vacated is None or _offline(view, now, interval_s, None):
+        return None
+    if (now - vacated).total_seconds() > END_HOLD_MAX_S:
+        return None
+    return vacated
 
 
 def _severity(episode: str | None) -> Severity:
@@ -150,12 +170,15 @@ def _offline(
 
 
 def _faults(view: RoomView, episode: str | None) -> list[Condition]:
-    return [
-        Condition(
-            AlertType.SENSOR_FAULT, _severity(episode), f"Sensor fault: {fault}", episode, sensor
-        )
-        for sensor, fault in sorted(view.faults.items())
-    ]
+    # Severity by what the fault blinds (core/sensor_roles.py), not by the episode alone.
+    found = []
+    for sensor, fault in sorted(view.faults.items()):
+        severity = fault_severity(sensor, episode is not None)
+        why = f"Sensor fault: {fault}"
+        if severity is Severity.CRITICAL:
+            why += " An episode is open and the safety rules cannot see: watch the room in person."
+        found.append(Condition(AlertType.SENSOR_FAULT, severity, why, episode, sensor))
+    return found
 
 
 def _time(

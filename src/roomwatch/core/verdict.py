@@ -274,9 +274,12 @@ def _watched(facts: EpisodeFacts, now: datetime) -> Item:
             lapses.append(_lapse(away, facts.ended_at, "telemetry"))
     alerts = [a for a in facts.alerts if a.type in ("monitoring_lapse", "seclusion_prohibited")]
     known = [r for r in facts.readings if r.staff_present is not None]
+    within_ft = facts.profile.monitoring.staff_within_ft
     evidence: dict[str, Any] = {
         "lapse_after_s": rules.lapse_after_s,
         "continuous_required": rules.monitoring,
+        # Illinois' two feet: no sensor measures it, so the verdict asks staff to confirm it.
+        "staff_within_ft": within_ft,
         "readings": len(known),
         "lapses": lapses[:EVIDENCE_KEPT],
         "lapse_count": len(lapses),
@@ -307,7 +310,13 @@ def _watched(facts: EpisodeFacts, now: datetime) -> Item:
         id="watched",
         question=question,
         outcome=Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
-        summary=f"Staff present in all {len(known)} readings, no lapse.",
+        summary=f"Staff present in all {len(known)} readings, no lapse."
+        + (
+            f" The profile also asks the supervising adult to stay within {within_ft:g} ft"
+            " (when an enclosure is used), which no sensor measures: confirm it in the record."
+            if within_ft is not None
+            else ""
+        ),
         evidence=evidence,
     )
 
@@ -347,17 +356,23 @@ def _within_limit(facts: EpisodeFacts, now: datetime) -> Item:
         "duration_s": round(elapsed, 1),
         "limit_s": rules.limit_s,
         "basis": facts.profile.time_limit.basis,
+        "hard_cap": facts.profile.time_limit.hard_cap,
         "checkpoints_due": due[:EVIDENCE_KEPT],
         "checkpoints_announced": facts.checkpoint_count,
         "checkpoints_unmet": len(unmet),
         "alerts": [_alert(a) for a in facts.alerts if a.type == "time_limit_exceeded"],
     }
     over = rules.limit_s is not None and elapsed > rules.limit_s
+    # A room's own time_limit_min replaces the number, not whether it may be extended.
+    hard_cap = facts.profile.time_limit.hard_cap
     if over or unmet:
         why = []
         if over:
             assert rules.limit_s is not None
-            why.append(f"lasted {elapsed / 60:.1f} min, past the {rules.limit_s / 60:g}-min limit")
+            why.append(
+                f"lasted {elapsed / 60:.1f} min, past the {rules.limit_s / 60:g}-min limit"
+                + (", a hard maximum that may not be extended" if hard_cap else "")
+            )
         if unmet:
             why.append(f"{len(unmet)} checkpoint(s) without a staff check-in")
         return Item(

@@ -3,7 +3,10 @@
 Each step: move the one :class:`VirtualClock`, apply the scenario's faults and
 inputs, let every agent sample and tick, wait (on the collector's tap, never a
 sleep) until the collector has received everything the agents published, then
-tick the collector. The clock never moves while a message is on its way, so
+tick the collector, and run the periodic checks ``roomwatch collector`` runs
+(parent notification, record completeness, frequent and repeated use) when
+their interval has passed on the virtual clock, once the collector has stored
+what it received. The clock never moves while a message is on its way, so
 every run sees the same order of events and gives the same result.
 
 ``speed`` paces the steps to real time (the demo); without it the simulation
@@ -21,14 +24,17 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.config import RoomSettings as CollectorRoom
-from roomwatch.collector.service import Collector
+from roomwatch.collector.service import Collector, PeriodicCheck
+from roomwatch.compliance.jobs import attach_checks
+from roomwatch.core.calendar import SchoolCalendar
 from roomwatch.core.clock import VirtualClock
+from roomwatch.core.wire import AlertType
 from roomwatch.firmware_config import MqttSettings
 from roomwatch.simulation.report import Result, read_result
 from roomwatch.simulation.room import SimRoom
@@ -39,7 +45,8 @@ from roomwatch.transport.embedded_broker import EmbeddedBroker
 
 log = logging.getLogger(__name__)
 
-#: Every scenario starts here (a Monday morning), so episode and alert ids repeat run to run.
+#: A scenario starts here (a Monday morning) unless it says ``start``, so episode and alert
+#: ids repeat run to run.
 SCENARIO_START = datetime.fromisoformat("2026-01-05T08:00:00+00:00")
 #: Real seconds to wait for something the system always does (connect, deliver) before failing.
 PATIENCE_S = 30.0
@@ -58,7 +65,10 @@ class Options:
 
     speed: float | None = None  # real-time factor; None: as fast as possible
     repeat: bool = False  # start the scenario over at its end (the demo's days)
-    start: datetime = SCENARIO_START
+    start: datetime | None = None  # None: the scenario's ``start``, else SCENARIO_START
+    # The sites' school calendar (deadlines): UTC, Mon-Fri, the day ends 15:30, so a
+    # scenario gives the same result on every machine.
+    calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
     workdir: Path | None = None  # agents' state and the database; default: a temporary folder
     database_url: str | None = None
     broker_port: int | None = None
@@ -70,6 +80,16 @@ class Options:
     # Called with each collector started (the demo serves its web app beside it); what it
     # returns is called before that collector stops.
     on_collector: Callable[[Collector], Callable[[], None] | None] | None = None
+
+
+@dataclass
+class _Check:
+    """A periodic check of the collector and when it next runs on the virtual clock."""
+
+    check: PeriodicCheck
+    owned: frozenset[AlertType]
+    every_s: float
+    next_at: datetime
 
 
 @dataclass(frozen=True, order=True)
@@ -101,7 +121,8 @@ class Simulation:
     def __init__(self, scenario: Scenario, options: Options | None = None) -> None:
         self.scenario = scenario
         self.options = options or Options()
-        self.clock = VirtualClock(self.options.start)
+        self.start = self.options.start or scenario.start or SCENARIO_START
+        self.clock = VirtualClock(self.start)
         self.tap = Tap()
         self.stop = self.options.stop or threading.Event()
         self._woken = threading.Event()  # never set: a wait that only polls a state
@@ -112,6 +133,7 @@ class Simulation:
         self._expected_statuses: dict[tuple[str, str], int] = {}
         self._retained: set[tuple[str, str]] = set()  # rooms with a status kept on the broker
         self._restart_collector_at: float | None = None
+        self._checks: list[_Check] = []
 
     # ---------------------------------------------------------------- run
 
@@ -144,7 +166,7 @@ class Simulation:
             self._stop_collector()
             if not report:
                 return None
-            return read_result(self.database_url, self.options.start, self.rooms.values())
+            return read_result(self.database_url, self.start, self.rooms.values())
 
     def _play(self) -> None:
         timeline = _timeline(self.scenario, self.options.repeat)
@@ -165,6 +187,7 @@ class Simulation:
             self._sync()
             if self.collector is not None:
                 self.collector.tick()
+                self._run_due_checks()
             if self.options.speed:
                 self.stop.wait(max(0.0, started + t / self.options.speed - time.monotonic()))
             following = (math.floor(t / STEP_S) + 1) * STEP_S  # the next whole step
@@ -175,10 +198,25 @@ class Simulation:
             t = following
 
     def _advance_to(self, t: float) -> None:
-        now = self.options.start + timedelta(seconds=t)
+        now = self.start + timedelta(seconds=t)
         gap = (now - self.clock.now()).total_seconds()
         if gap > 0:
             self.clock.advance(gap)
+
+    def _run_due_checks(self) -> None:
+        """The collector's periodic checks whose interval has passed, as its scheduler runs
+        them (first one interval after the collector started), on what it has stored."""
+        assert self.collector is not None
+        now = self.clock.now()
+        due = [c for c in self._checks if c.next_at <= now]
+        if not due:
+            return
+        if not self.collector.settle(PATIENCE_S):
+            raise SimulationError(f"the collector did not store its queue within {PATIENCE_S:g} s")
+        for c in due:
+            self.collector.run_check(c.check, c.owned)
+            while c.next_at <= now:  # a run missed is not run twice (coalesce, as in production)
+                c.next_at += timedelta(seconds=c.every_s)
 
     # -------------------------------------------------------------- faults
 
@@ -218,6 +256,9 @@ class Simulation:
             case FaultKind.SENSOR_FAULT:
                 assert item.room is not None and item.sensor is not None
                 self.rooms[item.room].sensor_fault(item.sensor, not ending)
+            case FaultKind.STUCK:
+                assert item.room is not None and item.sensor is not None
+                self.rooms[item.room].stuck(item.sensor, not ending)
 
     def _broker_down(self) -> None:
         self._quiesce()
@@ -302,10 +343,17 @@ class Simulation:
                 f"{r.site}/{r.id}": CollectorRoom(profile=r.profile, student_band=r.student_band)
                 for r in self.scenario.rooms
             },
+            school_calendar=self.options.calendar,
         )
         collector = SimCollector(config, self.clock, self.tap)
+        attach_checks(collector, config)  # what `roomwatch collector` runs (compliance/jobs.py)
         collector.start(schedule=False)
         self.collector = collector
+        started = self.clock.now()
+        self._checks = [
+            _Check(check, owned, every_s, started + timedelta(seconds=every_s))
+            for check, owned, every_s in collector.periodic_checks
+        ]
         if self.options.on_collector is not None:
             self._collector_added = self.options.on_collector(collector)
         self._subscribed(collector.link, "the collector")

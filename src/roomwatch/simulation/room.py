@@ -14,6 +14,7 @@ from roomwatch.core.clock import VirtualClock
 from roomwatch.core.room import Input
 from roomwatch.edge_agent.service import AgentService
 from roomwatch.firmware_config import AgentConfig, MqttSettings, parse_model
+from roomwatch.firmware_config.schema import Ld2410Sensor
 from roomwatch.hardware.gpio import drive, mock_factory
 from roomwatch.hardware.mock_environment import MockEnvironment
 from roomwatch.simulation.scenario import Inputs, Room, Sensor
@@ -72,12 +73,22 @@ def apply_order(given: dict[str, Any]) -> list[str]:
 
 #: Scenario input -> the fake chip's quantity.
 QUANTITIES = {"temperature_c": "temperature_c", "lux": "lux", "co2_ppm": "co2_ppm"}
+#: A scenario's sensor -> the quantity its chip measures.
+STUCK_QUANTITY = {Sensor.TEMPERATURE: "temperature_c", Sensor.LIGHT: "lux", Sensor.CO2: "co2_ppm"}
+
+
+#: The mmWave module a room with ``presence: true`` has (on a fake serial port).
+PRESENCE_SENSOR = Ld2410Sensor(kind="ld2410", port="/dev/ttyAMA0")
 
 
 def agent_config(spec: Room, mqtt: MqttSettings, state_dir: Path) -> AgentConfig:
     config = parse_model(ROOM_TEMPLATE, AgentConfig, "simulated room")
+    sensors = config.sensors
+    if spec.presence:
+        sensors = sensors.model_copy(update={"presence": PRESENCE_SENSOR})
     return config.model_copy(
         update={
+            "sensors": sensors,
             "site": spec.site,
             "room": spec.id,
             "profile": spec.profile,
@@ -105,6 +116,7 @@ class SimRoom:
             "co2_ppm": 600.0,
         }
         self.failing: set[Sensor] = set()
+        self.stuck_sensors: set[Sensor] = set()
         self._last_seq = -1
         self.service: AgentService | None = None
         self.environment: MockEnvironment | None = None
@@ -122,7 +134,12 @@ class SimRoom:
     def start(self) -> AgentService:
         """A new agent process: fresh pins and chips set to the room as it is now."""
         factory = mock_factory()
-        environment = MockEnvironment(self.config.sensors, self.config.state_dir / "w1")
+        # Seeded by the room: its chips stray the same way in every run (and after a restart).
+        environment = MockEnvironment(
+            self.config.sensors,
+            self.config.state_dir / "w1",
+            noise_seed=f"{self.spec.site}/{self.spec.id}",
+        )
         service = AgentService(
             self.config,
             self.clock,
@@ -136,6 +153,8 @@ class SimRoom:
             self._apply(name)
         for sensor in self.failing:
             self._fail(sensor, True)
+        for sensor in self.stuck_sensors:
+            environment.stick(STUCK_QUANTITY[sensor], True)
         service.start()
         return service
 
@@ -200,18 +219,33 @@ class SimRoom:
             self.failing.discard(sensor)
         self._fail(sensor, failing)
 
+    def stuck(self, sensor: Sensor, stuck: bool) -> None:
+        """The chip repeats its last reading (the agent's stuck-value detector should see it)."""
+        if stuck:
+            self.stuck_sensors.add(sensor)
+        else:
+            self.stuck_sensors.discard(sensor)
+        if self.environment is not None:
+            self.environment.stick(STUCK_QUANTITY[sensor], stuck)
+
     def _apply(self, name: str) -> None:
         if self.service is None or self.environment is None:
             return
         value = self.values[name]
         if name in PINS:
             drive(self.service.devices.inputs[PINS[name]], bool(value))
+            if name == "occupied" and self.spec.presence and Sensor.PRESENCE not in self.failing:
+                self.environment.set("present", bool(value))  # the radar sees them too
         else:
             self.environment.set(QUANTITIES[name], float(value))
 
     def _fail(self, sensor: Sensor, failing: bool) -> None:
         env = self.environment
         if env is None:
+            return
+        if sensor is Sensor.PRESENCE:
+            # The module stops sending frames; back, it sees the room as it is.
+            env.set("present", None if failing else bool(self.values["occupied"]))
             return
         chips: dict[Sensor, Any] = {
             Sensor.TEMPERATURE: env.bme280,

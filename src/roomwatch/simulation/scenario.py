@@ -12,7 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from roomwatch.core import yaml_lines
 from roomwatch.core.policy import StudentBand, available_profiles
@@ -55,6 +63,11 @@ class Room(Strict):
     site: str = Field("demo", pattern=ID_PATTERN)
     profile: str = Field("default", description="Policy profile id (`roomwatch policies list`).")
     student_band: StudentBand | None = None
+    presence: bool = Field(
+        False,
+        description="Also fit an mmWave presence sensor (LD2410): it sees whoever is inside "
+        "(it follows `occupied`), and a `sensor_fault` can silence it.",
+    )
 
     @field_validator("profile")
     @classmethod
@@ -101,35 +114,48 @@ class FaultKind(StrEnum):
     AGENT_CRASH = "agent_crash"
     COLLECTOR_RESTART = "collector_restart"
     SENSOR_FAULT = "sensor_fault"
+    STUCK = "stuck"  # the chip goes on answering with its last value
 
 
 class Sensor(StrEnum):
     TEMPERATURE = "temperature"
     LIGHT = "light"
     CO2 = "co2"
+    PRESENCE = "presence"  # the mmWave module, in a room with `presence: true`
 
 
 class Fault(Strict):
     at: Seconds
     kind: FaultKind
     duration_s: Seconds = Field(0, alias="for", description="How long it lasts (0: a moment).")
-    room: str | None = Field(None, description="The room, for agent_crash and sensor_fault.")
-    sensor: Sensor | None = Field(None, description="For sensor_fault: which sensor fails.")
+    room: str | None = Field(None, description="The room, for agent_crash, sensor_fault and stuck.")
+    sensor: Sensor | None = Field(
+        None, description="For sensor_fault and stuck: which sensor fails."
+    )
     note: str | None = Field(None, max_length=200, description="What happens, for the log.")
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     @model_validator(mode="after")
     def _fits(self) -> Fault:
-        per_room = self.kind in (FaultKind.AGENT_CRASH, FaultKind.SENSOR_FAULT)
+        per_sensor = self.kind in (FaultKind.SENSOR_FAULT, FaultKind.STUCK)
+        per_room = per_sensor or self.kind is FaultKind.AGENT_CRASH
         if per_room and self.room is None:
             raise ValueError(f"{self.kind.value} needs `room`")
         if not per_room and self.room is not None:
             raise ValueError(f"{self.kind.value} affects every room: leave out `room`")
-        if self.kind is FaultKind.SENSOR_FAULT and self.sensor is None:
-            raise ValueError("sensor_fault needs `sensor`: temperature, light or co2")
-        if self.kind is not FaultKind.SENSOR_FAULT and self.sensor is not None:
-            raise ValueError("`sensor` is only for sensor_fault")
+        if per_sensor and self.sensor is None:
+            which = "temperature, light or co2"
+            if self.kind is FaultKind.SENSOR_FAULT:
+                which = "temperature, light, co2 or presence"
+            raise ValueError(f"{self.kind.value} needs `sensor`: {which}")
+        if self.kind is FaultKind.STUCK and self.sensor is Sensor.PRESENCE:
+            raise ValueError(
+                "stuck is for temperature, light or co2 (a module that stops "
+                "sending is a sensor_fault)"
+            )
+        if not per_sensor and self.sensor is not None:
+            raise ValueError("`sensor` is only for sensor_fault and stuck")
         if self.kind is not FaultKind.COLLECTOR_RESTART and self.duration_s <= 0:
             raise ValueError(f"{self.kind.value} needs `for` (how long it lasts, e.g. 2m)")
         return self
@@ -224,6 +250,11 @@ def _one_expectation(value: Any) -> Any:
 
 class Scenario(Strict):
     duration_s: Seconds = Field(alias="duration", gt=0, le=7 * 24 * 3600)
+    start: AwareDatetime | None = Field(
+        None,
+        description="When the scenario begins, with its offset (e.g. 2026-01-05T15:00:00Z); "
+        "default Monday 5 January 2026, 08:00 UTC. The simulated school day ends 15:30 UTC.",
+    )
     rooms: list[Room] = Field(min_length=1)
     steps: list[Step] = Field(default_factory=list)
     faults: list[Fault] = Field(default_factory=list)
@@ -231,6 +262,14 @@ class Scenario(Strict):
         default_factory=list
     )
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("start", mode="before")
+    @classmethod
+    def _a_date_and_time(cls, value: object) -> object:
+        # YAML reads 15:00 as the number 900, which pydantic would take for 1970.
+        if isinstance(value, int | float):
+            raise ValueError("write a date and time with its offset, e.g. 2026-01-05T15:00:00Z")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
@@ -262,6 +301,13 @@ def _references(scenario: Scenario, doc: yaml_lines.LinedDocument) -> list[yaml_
             room = getattr(item, "room", None)
             if room is not None and room not in ids:
                 problem((kind, i, "room"), f"unknown room {room!r}; the rooms are {sorted(ids)}")
+            elif (
+                isinstance(item, Fault)
+                and item.sensor is Sensor.PRESENCE
+                and room is not None
+                and not scenario.room(room).presence
+            ):
+                problem((kind, i, "sensor"), f"{room} has no presence sensor (`presence: true`)")
             if item.at > scenario.duration_s:
                 problem(
                     (kind, i, "at"), f"{item.at:g} s is after the end ({scenario.duration_s:g} s)"

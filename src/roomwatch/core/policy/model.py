@@ -114,7 +114,9 @@ class ParentNotification(Strict):
         None, ge=1, le=10, description="With within_school_days: how many."
     )
     immediate_grace_min: Minutes = Field(
-        30, description="With immediately: the grace before parent_notification_overdue."
+        5,
+        description="With immediately: minutes from the start of the episode (the student "
+        "placed in the room) before parent_notification_overdue.",
     )
 
     @model_validator(mode="after")
@@ -162,6 +164,27 @@ class RoomRequirements(Strict):
     annual_inspection: bool = False
     notes: str = ""
 
+    def in_words(self) -> list[str]:
+        """What a district must confirm about the room itself (the environment report)."""
+        found = []
+        if self.min_area_sq_ft is not None:
+            found.append(f"floor area at least {self.min_area_sq_ft:g} sq ft")
+        if self.min_side_ft is not None:
+            found.append(f"no side shorter than {self.min_side_ft:g} ft")
+        if self.max_side_ft is not None:
+            found.append(f"no side longer than {self.max_side_ft:g} ft")
+        if self.observation_window:
+            found.append("an observation window giving a clear line of sight")
+        if self.lock_capable_forbidden:
+            found.append("incapable of being locked")
+        if self.annual_inspection:
+            found.append("an annual fire and safety inspection")
+        return found
+
+
+#: The longest repeat window a profile may set (the deadline check reads this far back).
+REPEAT_WINDOW_MAX_H = 7 * 24
+
 
 class Reporting(Strict):
     quarterly_due: list[Annotated[str, Field(pattern=r"^\d{2}-\d{2}$")]] = Field(
@@ -173,7 +196,15 @@ class Reporting(Strict):
         10, ge=1, description="frequent_use at this many school days with an episode in a year."
     )
     repeat_window_h: float | None = Field(
-        None, gt=0, description="Repeated episodes within this window need extra steps (IL)."
+        None,
+        gt=0,
+        le=REPEAT_WINDOW_MAX_H,
+        description="An episode that begins within this many hours of the end of an earlier "
+        "one (same room, or same student when the records name one) raises frequent_use with "
+        "the repeat_checkpoint's action (IL: any three-hour period).",
+    )
+    repeat_checkpoint: str | None = Field(
+        None, description="With repeat_window_h: the id of the checkpoint whose action is due."
     )
 
 
@@ -200,11 +231,22 @@ class PolicyProfile(Strict):
     reporting: Reporting = Field(default_factory=Reporting)
     notes: str = ""
 
+    def checkpoint(self, checkpoint_id: str) -> Checkpoint:
+        return next(c for c in self.checkpoints if c.id == checkpoint_id)
+
     @model_validator(mode="after")
     def _unique_checkpoints(self) -> PolicyProfile:
         ids = [c.id for c in self.checkpoints]
         if len(ids) != len(set(ids)):
             raise ValueError("checkpoint ids must be unique within a profile")
+        repeat = self.reporting
+        if (repeat.repeat_window_h is None) != (repeat.repeat_checkpoint is None):
+            raise ValueError("reporting: repeat_window_h and repeat_checkpoint go together")
+        if repeat.repeat_checkpoint is not None and repeat.repeat_checkpoint not in ids:
+            raise ValueError(
+                f"reporting.repeat_checkpoint {repeat.repeat_checkpoint!r} is not one of the "
+                f"profile's checkpoints ({', '.join(ids) or 'none'})"
+            )
         if self.locking_allowed:
             raise ValueError(
                 "locking_allowed must be false: no source permits a locked occupied room"
