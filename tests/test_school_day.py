@@ -107,6 +107,41 @@ def test_every_use_is_recorded_as_one_episode_from_entry_to_exit(
     )
 
 
+def test_a_day_of_paperwork_rules_is_true() -> None:
+    """Alberta (parents told at once) and Illinois (a use within 3 h of the last needs a
+    written evaluation): nobody does the paperwork in a generated day, so each use must
+    raise its deadline alert at the collector's next check, and nothing else."""
+    profiles = [parse_room_profile("ca-ab"), parse_room_profile("us-il")]
+    day = generate(21, rooms=2, calm_per_room=2, profiles=profiles)
+    truth = judge_day(day, simulate(day.scenario))
+    assert {p.kind for p in day.paperwork} == {
+        AlertType.PARENT_NOTIFICATION_OVERDUE,
+        AlertType.FREQUENT_USE,
+    }
+    assert not truth.missed, truth.missed
+    assert not truth.unexplained, [(u.alert, u.context) for u in truth.unexplained]
+    assert truth.clean
+
+
+def test_paperwork_windows_come_from_the_profiles() -> None:
+    profiles = [parse_room_profile("ca-ab"), parse_room_profile("us-il")]
+    day = generate(21, rooms=2, calm_per_room=2, profiles=profiles)
+    grace_s = load_profile("ca-ab").parent_notification.immediate_grace_min * 60
+    starts = sorted(
+        [(c.room, c.start_s) for c in day.calm]
+        + [(i.room, i.episode[0]) for i in day.incidents if i.episode]
+    )
+    told = sorted(
+        (p.room, p.at_s - grace_s)
+        for p in day.paperwork
+        if p.kind is AlertType.PARENT_NOTIFICATION_OVERDUE
+    )
+    assert told == [s for s in starts if s[0] == "room-101"]
+    repeats = [p.at_s for p in day.paperwork if p.kind is AlertType.FREQUENT_USE]
+    il = [t for room, t in starts if room == "room-102"]
+    assert repeats == il[1:]  # every use but the first is within 3 h of the one before
+
+
 # ------------------------------------------------------------- the generator
 
 

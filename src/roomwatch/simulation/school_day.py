@@ -16,15 +16,24 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
+from roomwatch.collector.config import ComplianceSettings
+from roomwatch.core.calendar import SchoolCalendar
+from roomwatch.core.deadlines import (
+    describe_notification_rule,
+    notification_deadline,
+    record_deadline,
+)
 from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.policy import PolicyProfile, StudentBand, load_profile
 from roomwatch.core.room_view import SILENCE_INTERVALS
 from roomwatch.core.wire import AlertType
 from roomwatch.firmware_config import AgentConfig, parse_model
-from roomwatch.simulation.engine import STEP_S
+from roomwatch.simulation.engine import SCENARIO_START, STEP_S
+from roomwatch.simulation.expect import clock
 from roomwatch.simulation.room import ROOM_TEMPLATE
 from roomwatch.simulation.scenario import (
     Button,
@@ -96,6 +105,9 @@ class SchoolDay:
     incidents: tuple[Incident, ...]
     calm: tuple[CalmEpisode, ...]
     skipped: tuple[str, ...] = ()  # incident kinds no room of this day can raise
+    #: What the rules ask of staff after each use, which nobody does in a generated day
+    #: (no record is filled in, no parent told): each is an alert that must come, on time.
+    paperwork: tuple[Incident, ...] = ()
 
     def calm_at(self, room: str, at_s: float) -> CalmEpisode | None:
         """The calm episode of ``room`` that ``at_s`` falls in (up to its confirmed end)."""
@@ -416,7 +428,8 @@ def _incident(
         what = f"CO2 {stale:g} ppm for 90 s (max {env.co2_max_ppm:g})"
         expects.append(_expect(kind, at, timing.reading_s, "the next sample and telemetry"))
     elif kind is AlertType.SENSOR_FAULT:
-        sensor = rng.choice(list(Sensor))
+        # A chip the room has (the mmWave module only where it is fitted).
+        sensor = rng.choice([x for x in Sensor if x is not Sensor.PRESENCE or room.spec.presence])
         room.faults.append(
             Fault(
                 at=at,
@@ -594,4 +607,67 @@ def generate(
         steps=sorted((s for r in plan for s in r.steps), key=lambda s: s.at),
         faults=sorted((f for r in plan for f in r.faults), key=lambda f: f.at),
     )
-    return SchoolDay(seed, scenario, tuple(incidents), tuple(calm), tuple(skipped))
+    paperwork = _paperwork(plan, calm, incidents, scenario.duration_s, timing)
+    return SchoolDay(seed, scenario, tuple(incidents), tuple(calm), tuple(skipped), paperwork)
+
+
+def _paperwork(
+    plan: list[_Room],
+    calm: list[CalmEpisode],
+    incidents: list[Incident],
+    day_s: float,
+    timing: Timing,
+) -> tuple[Incident, ...]:
+    """The deadline alerts the day's uses must raise before it ends, since no staff do the
+    paperwork: parents not told (the profile's deadline), the record not complete (the end
+    of the school day), and a use within the profile's repeat window of the room's last
+    one (Illinois: the written evaluation). Each is raised at the collector's next check."""
+    calendar = SchoolCalendar()  # the simulation's (engine.Options): UTC, ends 15:30
+    check_s = ComplianceSettings().check_every_s
+    slack = check_s + timing.edge_s
+    uses = sorted(
+        [(c.room, c.start_s, c.exit_s) for c in calm]
+        + [(i.room, *i.episode) for i in incidents if i.episode is not None]
+    )
+    profiles = {r.id: r.profile for r in plan}
+    found: list[Incident] = []
+
+    def due(room: str, kind: AlertType, at: datetime, what: str, why: str) -> None:
+        at_s = (at - SCENARIO_START).total_seconds()
+        if at_s + slack <= day_s:  # judged only when the day lasts past its window
+            found.append(Incident(kind, room, at_s, at_s, what, (_expect(kind, at_s, slack, why),)))
+
+    last_exit: dict[str, float] = {}
+    for room, start_s, exit_s in uses:
+        profile = profiles[room]
+        start = SCENARIO_START + timedelta(seconds=start_s)
+        rule = profile.parent_notification
+        due(
+            room,
+            AlertType.PARENT_NOTIFICATION_OVERDUE,
+            notification_deadline(rule, calendar, start),
+            f"parents of the {clock(start_s)} episode not told",
+            describe_notification_rule(rule),
+        )
+        due(
+            room,
+            AlertType.RECORD_INCOMPLETE,
+            record_deadline(calendar, SCENARIO_START + timedelta(seconds=exit_s)),
+            f"record of the {clock(start_s)} episode not filled in",
+            "by the end of the school day",
+        )
+        window_h = profile.reporting.repeat_window_h
+        if (
+            window_h is not None
+            and room in last_exit
+            and start_s - last_exit[room] <= window_h * 3600
+        ):
+            due(
+                room,
+                AlertType.FREQUENT_USE,
+                start,
+                f"the {clock(start_s)} episode within {window_h:g} h of the last one",
+                f"reporting.repeat_window_h ({window_h:g} h), at the next check",
+            )
+        last_exit[room] = exit_s
+    return tuple(found)

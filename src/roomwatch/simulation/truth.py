@@ -108,7 +108,7 @@ def _context(day: SchoolDay, a: Alert) -> str:
 def judge_day(day: SchoolDay, result: Result) -> DayTruth:
     tallies = {t.value: TypeTally(t.value) for t in AlertType}
     explained: set[int] = set()
-    for incident in day.incidents:
+    for incident in (*day.incidents, *day.paperwork):
         for e in incident.expects:
             hits = [i for i, a in enumerate(result.alerts) if _explains(e, incident, a)]
             if hits:
@@ -166,6 +166,12 @@ def as_text(truth: DayTruth) -> str:
         crit = sum(u.alert.severity == Severity.CRITICAL.value for u in t.unexplained)
         un = f"{len(t.unexplained)}" + (f" ({crit} crit)" if crit else "")
         lines.append(f"{t.type:<28} {len(t.true):>5} {len(t.missed):>7} {un:>12}")
+    if day.paperwork:
+        kinds = sorted({p.kind.value for p in day.paperwork})
+        lines.append(
+            f"paperwork nobody does in a generated day, expected on time: {len(day.paperwork)} "
+            f"({', '.join(kinds)})"
+        )
     if day.skipped:
         lines.append(f"not injected (no room of this day can raise them): {', '.join(day.skipped)}")
     lines += ["", "Incidents"]
@@ -225,6 +231,7 @@ def as_json(truth: DayTruth, result: Result) -> str:
         "calm_episodes": [asdict(c) for c in day.calm],
         "incidents": [asdict(i) for i in day.incidents],
         "not_injected": list(day.skipped),
+        "paperwork": [asdict(p) for p in day.paperwork],
         "by_type": {
             t.type: {
                 "true": len(t.true),
