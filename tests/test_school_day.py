@@ -158,6 +158,8 @@ def test_different_seeds_give_different_days() -> None:
 def test_a_day_has_the_calm_episodes_asked_for_within_every_time_rule() -> None:
     day = generate(5, rooms=5, calm_per_room=8)
     assert len(day.calm) == 40 and not day.skipped
+    # PIR + door, and PIR + door + mmWave: both sensor sets in one day.
+    assert [r.presence for r in day.scenario.rooms] == [False, True, False, True, False]
     for calm in day.calm:
         room = day.scenario.room(calm.room)
         rules = WatchRules.from_profile(load_profile(room.profile), room.student_band)

@@ -514,7 +514,15 @@ def _rooms(count: int, profiles: Sequence[RoomProfile]) -> list[_Room]:
     rooms = []
     for i in range(count):
         profile_id, band = profiles[i % len(profiles)]
-        spec = Room(id=f"room-{101 + i}", site=SITE, profile=profile_id, student_band=band)
+        # Every second room also has an mmWave presence sensor (PIR + door + mmWave), so both
+        # sensor sets of docs/alerts.md live through the day.
+        spec = Room(
+            id=f"room-{101 + i}",
+            site=SITE,
+            profile=profile_id,
+            student_band=band,
+            presence=i % 2 == 1,
+        )
         profile = load_profile(profile_id)
         rooms.append(_Room(spec, profile, WatchRules.from_profile(profile, band)))
     return rooms
