@@ -154,7 +154,11 @@ def conditions(
     if view.telemetry is not None:
         # The last known state stands while the agent is offline: going silent must never
         # resolve a critical alert such as a locked door.
-        found += telemetry_conditions(view.telemetry, limits)
+        found += [
+            c
+            for c in telemetry_conditions(view.telemetry, limits)
+            if c.type is not AlertType.SECLUSION_PROHIBITED or _unwatched(view, rules, now)
+        ]
     found += _offline(view, now, telemetry_interval_s, episode)
     found += _faults(view, episode)
     if episode is not None and view.episode_started is not None:
@@ -162,6 +166,18 @@ def conditions(
         found += _time(rules, episode, view.episode_started, now, vacated)
         found += _watched(view, rules, episode, now, vacated)
     return found
+
+
+def _unwatched(view: RoomView, rules: WatchRules, now: datetime) -> bool:
+    """Staff have been away longer than the profile's lapse: a closed door is then seclusion.
+
+    A glance away of a few seconds is not leaving the student alone: staff are still
+    "immediately available" (603 CMR 46.02 in seed 003, Massachusetts), the same grace
+    ``monitoring_lapse`` gives."""
+    if view.staff_away_since is None:
+        return False
+    since = max(view.staff_away_since, view.episode_started or view.staff_away_since)
+    return (now - since).total_seconds() > rules.lapse_after_s
 
 
 def _pending_end(view: RoomView, now: datetime, interval_s: float) -> datetime | None:

@@ -397,7 +397,14 @@ def _incident(
         room.set(at, "staff leave and the door stays closed", staff_present=False)
         room.set(at + away, staff_present=True)
         what = f"door closed with no staff for {away:g} s"
-        expects.append(_expect(kind, at, timing.edge_s, "at once (seclusion_allowed: false)"))
+        expects.append(
+            _expect(
+                kind,
+                at + r.lapse_after_s,
+                timing.edge_s,
+                f"seclusion_allowed: false, away longer than lapse_after_s ({r.lapse_after_s:g} s)",
+            )
+        )
         expects.append(
             _expect(
                 AlertType.MONITORING_LAPSE,
