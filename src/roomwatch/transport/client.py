@@ -181,6 +181,7 @@ class MqttLink:
             reconnect_on_failure=True,
         )
         self._stopping = False
+        self._started = False
         self._unreachable_said = -1e9
         self._configured = False
         self._retry: threading.Timer | None = None
@@ -233,6 +234,7 @@ class MqttLink:
         """
         if self._stopping:
             return
+        self._started = True
         try:
             if not self._configured:
                 self._configure()
@@ -300,6 +302,16 @@ class MqttLink:
             log.exception("error while disconnecting %s", self.client_id)
         finally:
             self.client.loop_stop()
+
+    def network_alive(self) -> bool:
+        """paho's network thread is running, or a retry of a failed start is pending (before
+        :meth:`start`, and after :meth:`stop`: nothing to watch, so True)."""
+        thread = getattr(self.client, "_thread", None)
+        if thread is not None and thread.is_alive():
+            return True
+        if self._retry is not None and self._retry.is_alive():
+            return True
+        return self._stopping or not self._started
 
     def publish(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
