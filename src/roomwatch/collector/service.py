@@ -201,7 +201,11 @@ class Collector:
             bulk_io=True,
         )
         self.observability = Observability(
-            self.counters, self._queue.qsize, self.link.connected.is_set, self.health
+            self.counters,
+            self._queue.qsize,
+            self.link.connected.is_set,
+            self.health,
+            self.link.takeover,
         )
         notify = config.notify
         self.dispatcher = (
@@ -585,6 +589,11 @@ class Collector:
             reasons.append("the database writer has stopped")
         if self.counters.last_write_failed:
             reasons.append("the last database write failed (retrying)")
+        if self.link.takeover.recent():
+            reasons.append(
+                f"the MQTT session was taken over within the last minute: another client "
+                f"uses the client id {self.link.client_id}"
+            )
         return Health(not reasons, reasons)
 
     def _profile(self, key: tuple[str, str]) -> PolicyProfile:

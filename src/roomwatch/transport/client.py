@@ -24,6 +24,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from roomwatch.firmware_config.mqtt import MqttSettings
+from roomwatch.transport.takeover import TakeoverWatch
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,8 @@ class MqttLink:
         self._configured = False
         self._retry: threading.Timer | None = None
         self._will = will
+        #: Unexpected disconnects, and whether they add up to someone using our client id.
+        self.takeover = TakeoverWatch()
         paho_log = logging.getLogger(f"{__name__}.paho.{self.client_id}")
         paho_log.addFilter(self._quiet_after_stop)
         self.client.enable_logger(paho_log)
@@ -414,12 +417,26 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
         self.subscribed.clear()
         try:
             if not self._stopping:
                 self._refresh_will()  # the next connection announces its own offline
-            if reason_code.is_failure:
+            if self._stopping or not was_connected:
+                return  # a refused or failed connection attempt is not a disconnect
+            if self.takeover.disconnected(getattr(reason_code, "value", None)):
+                log.error(
+                    "the MQTT session of %s was taken over: %d unexpected disconnect(s) in "
+                    "the last minute (%s). Another client connects with the same client id: "
+                    "a second program configured with the same name, or someone borrowing "
+                    "it; bind client ids to users in the broker (use_username_as_clientid, "
+                    "docs/operations.md)",
+                    self.client_id,
+                    self.takeover.recent_disconnects(),
+                    reason_code,
+                )
+            elif reason_code.is_failure:
                 log.warning("disconnected from broker (%s); reconnecting", reason_code)
         except Exception:
             log.exception("on_disconnect handler failed")
