@@ -592,6 +592,35 @@ def user_add(
     click.echo(f"added {role} {created.username!r} (id {created.id})")
 
 
+@user.command("unlock")
+@click.argument("username", required=False)
+@click.option("--address", help="Lift the locks on this address (every user from it) instead.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--db", "database_url", help="Database URL (default: the collector config's).")
+def user_unlock(
+    username: str | None, address: str | None, config_file: Path | None, database_url: str | None
+) -> None:
+    """Lift the sign-in locks that repeated wrong passwords put on USERNAME (audited)."""
+    from datetime import UTC, datetime
+
+    from roomwatch.collector.config import CollectorConfig
+    from roomwatch.collector.storage import migrate
+    from roomwatch.web import throttle
+
+    if (username is None) == (address is None):
+        raise click.UsageError("give a USERNAME or --address, one of them")
+    config = _load(config_file, CollectorConfig)
+    engine = _engine(database_url or config.database_url, must_exist=True)
+    try:
+        migrate(engine)
+        lifted = throttle.unlock(
+            engine, "cli", datetime.now(UTC), username=username, address=address
+        )
+    finally:
+        engine.dispose()
+    click.echo(f"lifted {lifted} sign-in lock(s) on {username or address}")
+
+
 # ---------------------------------------------------- compliance (issue 7, docs/compliance.md)
 
 _CONFIG_OPTION = click.option(
