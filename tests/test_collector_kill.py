@@ -41,6 +41,9 @@ class CollectorProcess:
                 "--db",
                 f"sqlite:///{self.db}",
                 "--no-web",
+                # No health port: the default 9480 may be another test's (a taken port stops it).
+                "--config",
+                str(_no_health(folder)),
             ],
             stdout=subprocess.DEVNULL,
             stderr=self.log,
@@ -159,3 +162,9 @@ def test_broker_killed_with_5000_in_flight(
     finally:
         collector.stop()
     check_exactly_once(fleet, tmp_path / "collector.db")
+
+
+def _no_health(folder: Path) -> Path:
+    config = folder / "collector-no-health.yaml"
+    config.write_text("http_port: null\n")
+    return config

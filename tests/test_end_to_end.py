@@ -257,6 +257,9 @@ def test_collector_command_alerts_within_a_second_of_mosquitto_pub(
             "--db",
             f"sqlite:///{db}",
             "--no-web",
+            # No health port: the default 9480 may be another test's (a taken port stops it).
+            "--config",
+            str(_no_health(tmp_path)),
         ],
         stderr=subprocess.PIPE,
         text=True,
@@ -347,3 +350,9 @@ def test_the_same_path_over_mqtt_5(
     finally:
         service.stop()
         collector.stop()
+
+
+def _no_health(folder: Path) -> Path:
+    config = folder / "collector-no-health.yaml"
+    config.write_text("http_port: null\n")
+    return config

@@ -11,9 +11,9 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from roomwatch.core.clock import WallClock
-from roomwatch.edge_agent import systemd
 from roomwatch.edge_agent.service import AgentService
 from roomwatch.firmware_config import AgentConfig, MqttSettings, parse_model
+from roomwatch.transport import systemd
 
 
 @pytest.fixture

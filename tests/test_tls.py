@@ -14,6 +14,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from conftest import MOSQUITTO, _accepting, free_port, wait_until
+from pki import make_pki, run
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
 from roomwatch.core import wire
@@ -22,66 +23,12 @@ from roomwatch.edge_agent.service import AgentService
 from roomwatch.firmware_config import AgentConfig, MqttSettings, TlsSettings, parse_model
 
 
-def run(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
-
-
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
     """A Mosquitto TLS listener on 127.0.0.1 that wants a username and password."""
-    for tool in ("openssl", "mosquitto_passwd"):
-        if shutil.which(tool) is None:
-            pytest.fail(f"{tool} is not installed (apt-get install openssl mosquitto)")
-    d = tmp_path / "pki"
-    d.mkdir()
-    run(
-        "openssl",
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Roomwatch test CA",
-        "-keyout",
-        str(d / "ca.key"),
-        "-out",
-        str(d / "ca.pem"),
-    )
-    run(
-        "openssl",
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        str(d / "server.key"),
-        "-out",
-        str(d / "server.csr"),
-    )
-    (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
-    run(
-        "openssl",
-        "x509",
-        "-req",
-        "-in",
-        str(d / "server.csr"),
-        "-CA",
-        str(d / "ca.pem"),
-        "-CAkey",
-        str(d / "ca.key"),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        str(d / "san.ext"),
-        "-out",
-        str(d / "server.pem"),
-    )
+    if shutil.which("mosquitto_passwd") is None:
+        pytest.fail("mosquitto_passwd is not installed (apt-get install mosquitto)")
+    d = make_pki(tmp_path / "pki").folder
     passwords = d / "passwd"
     run("mosquitto_passwd", "-b", "-c", str(passwords), "lincoln-room-101", "s3cret-for-the-test")
     run("mosquitto_passwd", "-b", str(passwords), "collector", "another-s3cret")

@@ -22,6 +22,7 @@ from roomwatch.collector.config import WebSettings, host_calendar
 from roomwatch.collector.service import Collector
 from roomwatch.simulation.engine import Options, Simulation
 from roomwatch.simulation.scenario import Scenario, parse_scenario
+from roomwatch.transport.ports import check_free
 from roomwatch.web.app import WebServer
 from roomwatch.web.auth import create_user
 
@@ -152,10 +153,25 @@ def run_demo(
 ) -> None:
     """Run until ``stop`` is set or ``duration`` real seconds have passed."""
     stop = stop or threading.Event()
+    http_host = "127.0.0.1"
+    # Both ports before anything starts: a taken one is one line saying which, and what to do.
+    check_free(
+        "127.0.0.1",
+        broker_port,
+        "the demo's MQTT broker",
+        "stop the program that uses it (a Mosquitto? `ss -ltnp` names it) or pick another "
+        "port with --port",
+    )
+    if http_port is not None:
+        check_free(
+            http_host,
+            http_port,
+            "the demo's web app",
+            "stop the program that uses it or pick another port with --http-port",
+        )
     folder = folder or data_dir()
     folder.mkdir(parents=True, exist_ok=True)
     timer = threading.Timer(duration, stop.set) if duration is not None else None
-    http_host = "127.0.0.1"
 
     def ready() -> None:
         if http_port is not None:

@@ -520,21 +520,61 @@ def demo(
 
     signal.signal(signal.SIGINT, _handler)
     signal.signal(signal.SIGTERM, _handler)
+    from roomwatch.transport.ports import PortInUseError
+
     try:
         run_demo(port, http_port or None, speed, duration, data_dir, stop)
+    except PortInUseError as exc:
+        raise click.ClickException(f"cannot start the demo: {exc}") from None
     except OSError as exc:
         raise click.ClickException(f"cannot start the demo on port {port}: {exc}") from None
     except SimulationError as exc:
         raise click.ClickException(f"the demo stopped: {exc}") from None
 
 
+def _check_ports(config: Any, embedded_broker: bool) -> None:
+    """Every port the collector will listen on, before it starts: one line for a taken one."""
+    from roomwatch.transport.ports import PortInUseError, check_free
+
+    wanted = []
+    if embedded_broker:
+        wanted.append(
+            (config.mqtt.host, config.mqtt.port, "the embedded MQTT broker", "set mqtt.port")
+        )
+    if config.http_port is not None:
+        wanted.append(
+            (
+                config.http_host,
+                config.http_port,
+                "the collector's /healthz and /metrics",
+                "set http_port in the collector config (null turns them off)",
+            )
+        )
+    if config.web.enabled:
+        wanted.append(
+            (
+                config.web.host,
+                config.web.port,
+                "the staff web app",
+                "set web.port in the collector config, or --web-port, or --no-web",
+            )
+        )
+    for host, port, what, fix in wanted:
+        try:
+            check_free(host, port, what, f"stop the program that uses it, or {fix}")
+        except PortInUseError as exc:
+            raise click.ClickException(f"cannot start the collector: {exc}") from None
+
+
 def _run_collector(config: Any, embedded_broker: bool, duration: float | None) -> None:
     from roomwatch.collector.service import Collector
+    from roomwatch.collector.storage import DatabaseUrlError
     from roomwatch.compliance.jobs import ComplianceJobs
     from roomwatch.core.clock import WallClock
     from roomwatch.transport.embedded_broker import EmbeddedBroker
 
     stop = threading.Event()
+    _check_ports(config, embedded_broker)
     broker = EmbeddedBroker(config.mqtt.host, config.mqtt.port) if embedded_broker else None
     if broker is not None:
         try:
@@ -543,7 +583,10 @@ def _run_collector(config: Any, embedded_broker: bool, duration: float | None) -
             raise click.ClickException(
                 f"cannot start the embedded broker on port {config.mqtt.port}: {exc}"
             ) from None
-    service = Collector(config, WallClock())
+    try:
+        service = Collector(config, WallClock())
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
     compliance = ComplianceJobs(service, config)  # deadline alerts, reports, retention
     service.start()
     compliance.start()
@@ -616,7 +659,7 @@ def user_add(
     from datetime import UTC, datetime
 
     from roomwatch.collector.config import CollectorConfig
-    from roomwatch.collector.storage import UserExistsError, make_engine, migrate
+    from roomwatch.collector.storage import UserExistsError, migrate
     from roomwatch.web.auth import create_user
 
     config = _load(config_file, CollectorConfig)
@@ -624,7 +667,7 @@ def user_add(
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    engine = make_engine(database_url or config.database_url)
+    engine = _engine(database_url or config.database_url)
     try:
         migrate(engine)
         created = create_user(
@@ -635,6 +678,35 @@ def user_add(
     finally:
         engine.dispose()
     click.echo(f"added {role} {created.username!r} (id {created.id})")
+
+
+@user.command("unlock")
+@click.argument("username", required=False)
+@click.option("--address", help="Lift the locks on this address (every user from it) instead.")
+@click.option("--config", "config_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--db", "database_url", help="Database URL (default: the collector config's).")
+def user_unlock(
+    username: str | None, address: str | None, config_file: Path | None, database_url: str | None
+) -> None:
+    """Lift the sign-in locks that repeated wrong passwords put on USERNAME (audited)."""
+    from datetime import UTC, datetime
+
+    from roomwatch.collector.config import CollectorConfig
+    from roomwatch.collector.storage import migrate
+    from roomwatch.web import throttle
+
+    if (username is None) == (address is None):
+        raise click.UsageError("give a USERNAME or --address, one of them")
+    config = _load(config_file, CollectorConfig)
+    engine = _engine(database_url or config.database_url, must_exist=True)
+    try:
+        migrate(engine)
+        lifted = throttle.unlock(
+            engine, "cli", datetime.now(UTC), username=username, address=address
+        )
+    finally:
+        engine.dispose()
+    click.echo(f"lifted {lifted} sign-in lock(s) on {username or address}")
 
 
 # ---------------------------------------------------- compliance (issue 7, docs/compliance.md)
@@ -648,16 +720,53 @@ _CONFIG_OPTION = click.option(
 _DB_OPTION = click.option("--db", "database_url", help="Database URL (overrides the config).")
 
 
+def _engine(url: str, must_exist: bool = False) -> Any:
+    """An engine on ``url``, or one line saying why not (driver missing, bad URL, and with
+    ``must_exist`` a SQLite file that is not there: reading an empty database it had just
+    created would answer "nothing found", which is false reassurance)."""
+    from sqlalchemy.engine import make_url
+
+    from roomwatch.collector.storage import DatabaseUrlError, make_engine
+
+    try:
+        engine = make_engine(url) if not must_exist else None
+    except DatabaseUrlError as exc:
+        raise click.ClickException(str(exc)) from None
+    if engine is not None:
+        return engine
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - make_engine names a bad URL in its own words
+        parsed = None
+    if parsed is not None and parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path in ("", ":memory:") or not Path(path).expanduser().is_file():
+            raise click.ClickException(
+                f"there is no database at {path or '(memory)'}: give the collector's database "
+                "with --db sqlite:///PATH or database_url in --config (the collector creates "
+                "it when it first runs)"
+            )
+    return _engine(url)
+
+
 def _compliance_setup(config_file: Path | None, database_url: str | None) -> tuple[Any, Any]:
-    """The collector config and an engine on its database (migrated)."""
+    """The collector config and an engine on its existing database (migrated)."""
+    from sqlalchemy.exc import OperationalError
+
     from roomwatch.collector.config import CollectorConfig
-    from roomwatch.collector.storage import make_engine, migrate
+    from roomwatch.collector.storage import migrate
 
     config = _load(config_file, CollectorConfig)
     if database_url is not None:
         config = config.model_copy(update={"database_url": database_url})
-    engine = make_engine(config.database_url)
-    migrate(engine)
+    engine = _engine(config.database_url, must_exist=True)
+    try:
+        migrate(engine)
+    except OperationalError as exc:
+        engine.dispose()
+        raise click.ClickException(
+            f"cannot open the database: {str(exc.orig or exc).strip().splitlines()[0]}"
+        ) from None
     return config, engine
 
 

@@ -361,3 +361,23 @@ class PushSubscription(SQLModel, table=True):
     auth: str = Field(max_length=100)
     created_at: datetime = Field(sa_column=_utc())
     last_error: str | None = Field(default=None, max_length=500)
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per user and address, per address, and per user, and the lock
+    they earned (web/throttle.py). Kept in the database so that every web process sees the
+    same counts, a restart forgets nothing, and ``roomwatch user unlock`` can lift a lock."""
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (Index("ix_sign_in_throttle_username", "username"),)
+
+    #: "pair", "address" or "user", then what it counts: ``pair\x1fNAME\x1fADDRESS``...
+    key: str = Field(primary_key=True, max_length=400)
+    scope: str = Field(max_length=16)
+    username: str | None = Field(default=None, max_length=150)
+    address: str | None = Field(default=None, max_length=100)
+    failures: int = 0
+    window_started_at: datetime = Field(sa_column=_utc())
+    locked_until: datetime | None = Field(default=None, sa_column=_utc_or_null())
+    #: Locks earned in a row (each one twice as long); a successful sign-in resets it.
+    lockouts: int = 0

@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from roomwatch.transport.takeover import TakeoverWatch
+
 log = logging.getLogger(__name__)
 
 
@@ -51,11 +53,16 @@ class Health:
 
 class _CountersCollector(Collector):
     def __init__(
-        self, counters: Counters, queue_depth: Callable[[], int], connected: Callable[[], bool]
+        self,
+        counters: Counters,
+        queue_depth: Callable[[], int],
+        connected: Callable[[], bool],
+        takeover: TakeoverWatch | None = None,
     ) -> None:
         self._c = counters
         self._queue_depth = queue_depth
         self._connected = connected
+        self._takeover = takeover
 
     def collect(self) -> Iterator[Metric]:
         c = self._c
@@ -107,6 +114,17 @@ class _CountersCollector(Collector):
         for (type_, severity), n in sorted(c.alerts_by_type.items()):
             alerts.add_metric([type_, severity], n)
         yield alerts
+        if self._takeover is not None:
+            yield CounterMetricFamily(
+                "roomwatch_mqtt_disconnects",
+                "Unexpected disconnects from the broker.",
+                value=self._takeover.disconnects,
+            )
+            yield CounterMetricFamily(
+                "roomwatch_mqtt_session_takeovers",
+                "Disconnects that mean another client uses the collector's client id.",
+                value=self._takeover.takeovers,
+            )
         yield GaugeMetricFamily(
             "roomwatch_write_queue", "Items waiting for the database.", value=self._queue_depth()
         )
@@ -126,9 +144,10 @@ class Observability:
         queue_depth: Callable[[], int],
         connected: Callable[[], bool],
         health: Callable[[], Health],
+        takeover: TakeoverWatch | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(_CountersCollector(counters, queue_depth, connected))
+        self.registry.register(_CountersCollector(counters, queue_depth, connected, takeover))
         self.ingest_lag = Histogram(
             "roomwatch_ingest_lag_seconds",
             "From a message's own time to its arrival at the collector.",

@@ -30,6 +30,7 @@ from roomwatch.collector.alerts import AlertDesk
 from roomwatch.collector.config import CollectorConfig, RoomSettings
 from roomwatch.collector.dead_letters import DeadLetterCaps, DeadRecord, shrink
 from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
+from roomwatch.collector.liveness import Beat, Heartbeat, forgive, stale, stall_of
 from roomwatch.collector.models import DeliveryAttempt
 from roomwatch.collector.observability import Counters, Health, Observability
 from roomwatch.collector.quarantine import Quarantine
@@ -42,7 +43,7 @@ from roomwatch.core.escalation import EscalationPolicy
 from roomwatch.core.policy import PolicyProfile, ProfileError, StudentBand, load_profile
 from roomwatch.core.room_view import ROOM_TYPES, RoomView, conditions, observe
 from roomwatch.core.sequence import SeqTracker
-from roomwatch.transport import MqttLink
+from roomwatch.transport import MqttLink, systemd
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,13 @@ ACK_EVERY_S = 0.5
 SWITCH_INTERVAL_S = 0.0005
 #: How far back a restarted collector reads episodes and faults to rebuild its room views.
 REBUILD_DAYS = 7
+#: The systemd watchdog is fed only while each part showed life within (seconds): the writer
+#: (idle, it wakes every WRITER_BEAT_S), the rules tick (also at least 5 ticks), and a
+#: message handler on paho's network thread (one message, however slow, takes less).
+WRITER_STALE_S = 15.0
+WRITER_BEAT_S = 1.0
+TICK_STALE_S = 10.0
+HANDLER_STALE_S = 10.0
 
 
 #: A batch the database refuses this many times in a row for its content is written item by
@@ -190,6 +198,12 @@ class Collector:
         self._acked_seq: dict[tuple[str, str], int] = {}
         self._acked_at: dict[tuple[str, str], float] = {}
         self._stop = threading.Event()
+        # Signs of life for the systemd watchdog (collector/liveness.py), and the last tick's
+        # time on the collector's clock (a much larger gap is a stall of the collector).
+        self._writer_beat = Beat()
+        self._tick_beat = Beat()
+        self._handling_since: float | None = None
+        self._last_tick_at: datetime | None = None
         #: Rooms registered by an administrator in the web app (they override the config file).
         self._registered: dict[tuple[str, str], RoomSettings] = {}
         self.listeners: list[Listener] = []
@@ -211,7 +225,11 @@ class Collector:
             bulk_io=True,
         )
         self.observability = Observability(
-            self.counters, self._queue.qsize, self.link.connected.is_set, self.health
+            self.counters,
+            self._queue.qsize,
+            self.link.connected.is_set,
+            self.health,
+            self.link.takeover,
         )
         notify = config.notify
         self.dispatcher = (
@@ -293,7 +311,13 @@ class Collector:
                     max_instances=1,
                     coalesce=True,
                 )
+            heartbeat = systemd.watchdog_interval_s()
+            if heartbeat is not None:
+                self._scheduler.add_job(
+                    self.heartbeat().beat, "interval", seconds=heartbeat, id="watchdog"
+                )
             self._scheduler.start()
+        systemd.notify("READY=1")
         log.info(
             "collector %s started (database %s)",
             self.config.name,
@@ -302,6 +326,7 @@ class Collector:
 
     def stop(self) -> None:
         """Stop in reverse: no ticks, no new messages, then flush what was received, then close."""
+        systemd.notify("STOPPING=1")
         if self._scheduler.running:
             self._scheduler.shutdown(wait=True)
         self.observability.close()
@@ -323,6 +348,7 @@ class Collector:
         """Called on paho's thread for every message. Never raises."""
         now = self.clock.now()
         self.counters.received += 1
+        self._handling_since = time.monotonic()
         try:
             result = wire.decode(topic, payload)
             if isinstance(result, wire.Invalid):
@@ -350,6 +376,8 @@ class Collector:
         except Exception as exc:
             log.exception("unexpected failure handling a message on %s", topic[:200])
             self._dead_letter(wire.Invalid(topic, payload, f"collector error: {exc}"), now)
+        finally:
+            self._handling_since = None
 
     def _dead_letter(self, invalid: wire.Invalid, now: datetime) -> None:
         """Keep a bounded record of it, unless its room's or the total cap is reached."""
@@ -384,6 +412,7 @@ class Collector:
     def _tick_safely(self) -> None:
         try:
             self.tick()
+            self._tick_beat.now()
         except Exception:
             log.exception("tick failed; the schedule goes on")
 
@@ -391,7 +420,19 @@ class Collector:
         """Time passes: time limits, checkpoints, lapses and silences fall due."""
         now = self.clock.now()
         transitions: list[rules.Transition] = []
+        stalled = stall_of(self._last_tick_at, now, self.config.tick_s)
+        self._last_tick_at = now
         with self._views_lock:
+            if stalled is not None:
+                # Nothing could be heard while the collector itself was stopped: no agent is
+                # to blame for that silence.
+                forgive(self._views, stalled, now)
+                log.warning(
+                    "the collector itself was stalled for %.0f s (no tick for %.0f s): silence "
+                    "is measured from now, not blamed on the agents",
+                    stalled.total_seconds(),
+                    stalled.total_seconds() + self.config.tick_s,
+                )
             for view in list(self._views.values()):
                 transitions += self._evaluate(view, now, at=now, late=False)
         transitions += self.desk.escalate()
@@ -577,6 +618,31 @@ class Collector:
             )
         return found[1], found[2]
 
+    def heartbeat(self) -> Heartbeat:
+        """The checks that feed systemd's watchdog (collector/liveness.py)."""
+
+        def network() -> str | None:
+            if not self.link.network_alive():
+                return "the MQTT network thread has stopped"
+            since = self._handling_since
+            if since is not None and time.monotonic() - since > HANDLER_STALE_S:
+                return f"a message handler has run for {time.monotonic() - since:.1f} s"
+            return None
+
+        def writer() -> str | None:
+            if not self._writer.is_alive():
+                return "the database writer has stopped"
+            return stale("the database writer", self._writer_beat, WRITER_STALE_S)()
+
+        tick_limit = max(TICK_STALE_S, 5 * self.config.tick_s)
+        return Heartbeat(
+            {
+                "network": network,
+                "writer": writer,
+                "tick": stale("the rules tick", self._tick_beat, tick_limit),
+            }
+        )
+
     def health(self) -> Health:
         """What /healthz reports: broker connection, writer thread, last database write."""
         reasons = []
@@ -586,6 +652,11 @@ class Collector:
             reasons.append("the database writer has stopped")
         if self.counters.last_write_failed:
             reasons.append("the last database write failed (retrying)")
+        if self.link.takeover.recent():
+            reasons.append(
+                f"the MQTT session was taken over within the last minute: another client "
+                f"uses the client id {self.link.client_id}"
+            )
         return Health(not reasons, reasons)
 
     def _profile(self, key: tuple[str, str]) -> PolicyProfile:
@@ -620,9 +691,11 @@ class Collector:
     def _write_until_stopped(self) -> None:
         done = False
         while not done:
+            self._writer_beat.now()
             try:
-                # Acks held back (see _acknowledge) go out once the writer is idle.
-                item = self._queue.get(timeout=ACK_EVERY_S if self._acks_pending else None)
+                # Acks held back (see _acknowledge) go out once the writer is idle; an idle
+                # writer wakes every WRITER_BEAT_S anyway, to show the watchdog it is alive.
+                item = self._queue.get(timeout=ACK_EVERY_S if self._acks_pending else WRITER_BEAT_S)
             except queue.Empty:
                 self._flush_acks(force=True)
                 continue
@@ -697,7 +770,7 @@ class Collector:
                     exc,
                     delay,
                 )
-                if self._stop.wait(delay):
+                if self._wait_alive(delay):
                     log.error("stopping with %d item(s) unwritten", len(batch))
                     return
                 delay = min(delay * 2, 30)
@@ -734,6 +807,16 @@ class Collector:
             log.exception("could not store the refused message's dead letter")
         # Accounted for: its number must not hold the agent's acknowledgement forever.
         self._acknowledge([item], {m.id})
+
+    def _wait_alive(self, seconds: float) -> bool:
+        """Wait ``seconds`` for the stop event (True: stopping), showing life meanwhile: a
+        writer backing off from a failing database is waiting, not hung."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            self._writer_beat.now()
+            if self._stop.wait(min(left, WRITER_BEAT_S)):
+                return True
+        return False
 
     def _write(self, batch: list[_Valid | _Dead | _Steps | _Attempts]) -> None:
         valid = [i for i in batch if isinstance(i, _Valid)]

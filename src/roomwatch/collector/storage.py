@@ -30,7 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError
 from sqlmodel import Session
 
 from roomwatch.collector import audit
@@ -66,8 +67,44 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+class DatabaseUrlError(ValueError):
+    """A database URL that cannot be used as it is (the message says what to do)."""
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys.
+
+    DatabaseUrlError, in one line, for a URL whose driver is not installed or that names
+    no database SQLAlchemy knows."""
+    try:
+        return _make_engine(url)
+    except ModuleNotFoundError as exc:
+        hint = ""
+        if url.startswith("postgresql"):
+            hint = (
+                ": for PostgreSQL install roomwatch[postgres] (the psycopg driver) in the same "
+                "environment and write the URL as postgresql+psycopg://USER@HOST/DB"
+            )
+        raise DatabaseUrlError(
+            f"the database URL {_safe(url)} needs the Python module {exc.name!r}, which is "
+            f"not installed{hint}"
+        ) from None
+    except (NoSuchModuleError, ArgumentError) as exc:
+        raise DatabaseUrlError(
+            f"the database URL {_safe(url)} cannot be used ({exc}): write sqlite:///PATH "
+            "or postgresql+psycopg://USER@HOST/DB"
+        ) from None
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable)"
+
+
+def _make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":

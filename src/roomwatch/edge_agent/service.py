@@ -17,7 +17,6 @@ from gpiozero import Factory
 
 from roomwatch.core import wire
 from roomwatch.core.clock import Clock
-from roomwatch.edge_agent import systemd
 from roomwatch.edge_agent.agent import RoomAgent
 from roomwatch.edge_agent.devices import build_devices
 from roomwatch.edge_agent.outbox import Outbox
@@ -27,7 +26,7 @@ from roomwatch.hardware.camera import CameraInput
 from roomwatch.hardware.mock_environment import MockEnvironment
 from roomwatch.hardware.readings import PresenceSensor, SampledSensor
 from roomwatch.hardware.sensors import build_presence, build_sampled_sensors
-from roomwatch.transport import MqttLink
+from roomwatch.transport import MqttLink, systemd
 
 log = logging.getLogger(__name__)
 

@@ -13,32 +13,30 @@ import json
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from roomwatch.core.policy import StudentBand, available_profiles
 from roomwatch.core.policy.model import Range
 from roomwatch.core.wire import ID_PATTERN
 from roomwatch.firmware_config.mqtt import MqttSettings
+from roomwatch.firmware_config.pins import bcm_of
+
 
 #: A BCM GPIO number (0-27 on a 40-pin Pi) or a gpiozero pin name such as "GPIO17" or "BOARD11".
+def _check_pin(value: int | str) -> int | str:
+    bcm_of(value)  # what gpiozero accepts when the agent starts (firmware_config/pins.py)
+    return value
+
+
 Pin = Annotated[
     int | str,
     Field(description="BCM number (e.g. 17) or a gpiozero pin name (e.g. 'GPIO17', 'BOARD11')."),
+    AfterValidator(_check_pin),
 ]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_pin(value: int | str) -> int | str:
-    if isinstance(value, bool):
-        raise ValueError("a pin is a number or a name, not true/false")
-    if isinstance(value, int) and not 0 <= value <= 27:
-        raise ValueError("BCM pin numbers on a 40-pin Raspberry Pi are 0 to 27")
-    if isinstance(value, str) and not value.strip():
-        raise ValueError("pin name is empty")
-    return value
 
 
 class GpioInput(Strict):
@@ -57,8 +55,6 @@ class GpioInput(Strict):
         0.02, ge=0, le=1, description="Debounce for mechanical contacts; null for none."
     )
 
-    _pin = field_validator("pin")(classmethod(lambda cls, v: _check_pin(v)))
-
     @model_validator(mode="after")
     def _active_level(self) -> GpioInput:
         if self.pull_up is None and self.active_high is None:
@@ -71,8 +67,6 @@ class GpioInput(Strict):
 class GpioOutput(Strict):
     pin: Pin
     active_high: bool = Field(True, description="true when the output drives high to act.")
-
-    _pin = field_validator("pin")(classmethod(lambda cls, v: _check_pin(v)))
 
 
 class ContactSensor(GpioInput):
@@ -328,14 +322,14 @@ class AgentConfig(Strict):
 
     @model_validator(mode="after")
     def _pins_unique(self) -> AgentConfig:
-        used: dict[str, str] = {}
+        used: dict[int, str] = {}
         for group in (self.sensors, self.outputs):
             for name in type(group).model_fields:
                 device = getattr(group, name)
                 pin = getattr(device, "pin", None)
                 if pin is None:
                     continue
-                key = str(pin).upper().removeprefix("GPIO").removeprefix("BCM")
+                key = bcm_of(pin)  # 17, "GPIO17" and "BOARD11" are one pin
                 if key in used:
                     raise ValueError(f"pin {pin} is used by both {used[key]} and {name}")
                 used[key] = name

@@ -24,6 +24,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from roomwatch.firmware_config.mqtt import MqttSettings
+from roomwatch.transport.takeover import TakeoverWatch
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,18 @@ class _Client(mqtt.Client):
         return super()._packet_write()
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when its handshake fails: paho leaves that socket to the garbage
+    collector (a ResourceWarning per refused attempt, every few seconds)."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 class MqttLink:
     """One connection to the broker, with its subscriptions, will and handlers."""
 
@@ -181,10 +194,13 @@ class MqttLink:
             reconnect_on_failure=True,
         )
         self._stopping = False
+        self._started = False
         self._unreachable_said = -1e9
         self._configured = False
         self._retry: threading.Timer | None = None
         self._will = will
+        #: Unexpected disconnects, and whether they add up to someone using our client id.
+        self.takeover = TakeoverWatch()
         paho_log = logging.getLogger(f"{__name__}.paho.{self.client_id}")
         paho_log.addFilter(self._quiet_after_stop)
         self.client.enable_logger(paho_log)
@@ -195,6 +211,12 @@ class MqttLink:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_socket_open = self._on_socket_open
+        # paho's network thread swallows why a connection attempt failed; this wrapper sees
+        # it first, so a TLS failure is named as one (not "broker unreachable").
+        self._paho_reconnect = self.client.reconnect
+        self.client.reconnect = self._reconnect  # type: ignore[method-assign]
+        self._tls_problem: str | None = None
+        self._tls_said: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ control
 
@@ -217,6 +239,9 @@ class MqttLink:
             )
             if tls.insecure_skip_verify:
                 self.client.tls_insecure_set(True)
+            context = getattr(self.client, "_ssl_context", None)
+            if isinstance(context, ssl.SSLContext):
+                context.sslsocket_class = _ClosingSSLSocket
         self._configured = True
 
     def _refresh_will(self) -> None:
@@ -233,6 +258,7 @@ class MqttLink:
         """
         if self._stopping:
             return
+        self._started = True
         try:
             if not self._configured:
                 self._configure()
@@ -263,6 +289,49 @@ class MqttLink:
         )
         self.client.loop_start()
 
+    def _reconnect(self) -> MQTTErrorCode:
+        try:
+            rc = self._paho_reconnect()
+        except ssl.SSLError as exc:
+            self._tls_failed(exc)
+            raise
+        self._tls_problem = None
+        return rc
+
+    def _tls_failed(self, exc: ssl.SSLError) -> None:
+        """Say what is wrong with TLS, in words an operator can act on (once a minute)."""
+        host = self.settings.host
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            why = exc.verify_message or str(exc)
+            if "mismatch" in why or "not valid for" in why:
+                fix = (
+                    f"the broker's certificate is not for {host!r}: set mqtt.host to a name or "
+                    "address the certificate lists (its subjectAltName)"
+                )
+            else:
+                fix = (
+                    "the broker's certificate is not signed by the CA in mqtt.tls.ca_file "
+                    f"({self.settings.tls.ca_file if self.settings.tls else None}), or it has "
+                    "expired: give the CA that signed it"
+                )
+            problem = f"TLS certificate verify failed ({why}): {fix}"
+        else:
+            problem = (
+                f"TLS handshake failed ({exc.reason or exc}): check that port "
+                f"{self.settings.port} is the broker's TLS listener and the TLS settings"
+            )
+        self._tls_problem = problem
+        now = time.monotonic()
+        said = self._tls_said
+        if said is None or said[0] != problem or now - said[1] >= 60:
+            self._tls_said = (problem, now)
+            log.error(
+                "cannot connect to the broker %s:%s: %s; retrying",
+                host,
+                self.settings.port,
+                problem,
+            )
+
     def _quiet_after_stop(self, record: logging.LogRecord) -> bool:
         # paho 2.2's loop thread logs "Client is not connected" at ERROR on every retry
         # while the broker is unreachable, and after a deliberate disconnect. An error
@@ -270,8 +339,8 @@ class MqttLink:
         # minute, as a warning naming the broker, and not at all when stopping.
         if not str(record.msg).startswith("Client is not connected"):
             return True
-        if self._stopping:
-            return False
+        if self._stopping or self._tls_problem is not None:
+            return False  # stopping, or reachable but refused over TLS (said as such)
         now = time.monotonic()
         if now - self._unreachable_said < 60:
             return False
@@ -300,6 +369,16 @@ class MqttLink:
             log.exception("error while disconnecting %s", self.client_id)
         finally:
             self.client.loop_stop()
+
+    def network_alive(self) -> bool:
+        """paho's network thread is running, or a retry of a failed start is pending (before
+        :meth:`start`, and after :meth:`stop`: nothing to watch, so True)."""
+        thread = getattr(self.client, "_thread", None)
+        if thread is not None and thread.is_alive():
+            return True
+        if self._retry is not None and self._retry.is_alive():
+            return True
+        return self._stopping or not self._started
 
     def publish(
         self, topic: str, payload: bytes, qos: int = 1, retain: bool = False
@@ -402,12 +481,26 @@ class MqttLink:
         reason_code: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        was_connected = self.connected.is_set()
         self.connected.clear()
         self.subscribed.clear()
         try:
             if not self._stopping:
                 self._refresh_will()  # the next connection announces its own offline
-            if reason_code.is_failure:
+            if self._stopping or not was_connected:
+                return  # a refused or failed connection attempt is not a disconnect
+            if self.takeover.disconnected(getattr(reason_code, "value", None)):
+                log.error(
+                    "the MQTT session of %s was taken over: %d unexpected disconnect(s) in "
+                    "the last minute (%s). Another client connects with the same client id: "
+                    "a second program configured with the same name, or someone borrowing "
+                    "it; bind client ids to users in the broker (use_username_as_clientid, "
+                    "docs/operations.md)",
+                    self.client_id,
+                    self.takeover.recent_disconnects(),
+                    reason_code,
+                )
+            elif reason_code.is_failure:
                 log.warning("disconnected from broker (%s); reconnecting", reason_code)
         except Exception:
             log.exception("on_disconnect handler failed")

@@ -12,6 +12,8 @@ import logging
 import threading
 from typing import Any
 
+from roomwatch.transport.ports import check_free
+
 log = logging.getLogger(__name__)
 
 
@@ -26,7 +28,17 @@ class EmbeddedBroker:
         self._broker: Any = None
 
     def start(self, timeout: float = 10) -> None:
+        """Listen on host:port; PortInUseError (an OSError, one line) if it is taken."""
         from amqtt.broker import Broker  # imported here: heavy, and only the demo needs it
+
+        # amqtt's own failure is a chain of tracebacks logged from its loop: ask first.
+        check_free(
+            self.host,
+            self.port,
+            "the embedded MQTT broker",
+            "stop the program that uses it (another broker? `ss -ltnp` names it) or choose "
+            "another port",
+        )
 
         config = {
             "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}"}},

@@ -3,6 +3,7 @@ where that helps), each carrying the session's CSRF token."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
@@ -19,7 +20,7 @@ from roomwatch.compliance.reports import ReportKind
 from roomwatch.core.escalation import AcknowledgeError
 from roomwatch.core.incident import FIELD_LABELS, IncidentRecord, NotificationMethod
 from roomwatch.core.policy import StudentBand, available_profiles, load_profile
-from roomwatch.web import auth, charts, queries
+from roomwatch.web import auth, charts, queries, throttle
 from roomwatch.web.api import episode_detail, report_file
 from roomwatch.web.context import (
     COOKIE,
@@ -41,6 +42,7 @@ from roomwatch.web.schemas import (
 )
 
 router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
 
 
 def render(
@@ -80,9 +82,38 @@ def login(
 ) -> Response:
     if not same_origin(request):
         raise HTTPException(403, "sign in from Roomwatch's own sign-in page")
+    now = ctx.now()
+    # The peer, or the client a trusted local proxy names (uvicorn's proxy headers).
+    address = (request.client.host if request.client else "unknown")[:100]
     signed = None
     if username.isprintable():  # a NUL byte would be a database error on PostgreSQL
-        signed = auth.sign_in(ctx.engine, username, password, ctx.settings.session_hours, ctx.now())
+        lock = throttle.locked(ctx.engine, username, address, now)
+        if lock is not None:  # no password is checked while locked
+            return render(
+                ctx, request, "login.html", None, 429, error=lock.describe(now), username=username
+            )
+        signed = auth.sign_in(ctx.engine, username, password, ctx.settings.session_hours, now)
+        if signed is None:
+            lock = throttle.failed(ctx.engine, username, address, now)
+            if lock is not None:
+                log.warning(
+                    "sign-in locked (%s) for %r from %s until %s after repeated failures",
+                    lock.scope,
+                    username,
+                    address,
+                    lock.until.isoformat(),
+                )
+                return render(
+                    ctx,
+                    request,
+                    "login.html",
+                    None,
+                    429,
+                    error=lock.describe(now),
+                    username=username,
+                )
+        else:
+            throttle.succeeded(ctx.engine, username, address)
     if signed is None:
         return render(
             ctx,
@@ -408,10 +439,46 @@ def audit_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
 
 @router.get("/account")
 def account_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
-    tokens = queries.tokens(ctx.engine) if user.may("manage_tokens") else []
+    return _account(ctx, request, user)
+
+
+def _account(
+    ctx: WebContext,
+    request: Request,
+    user: auth.Principal,
+    status_code: int = 200,
+    **values: Any,
+) -> HTMLResponse:
+    admin = user.may("manage_users")
     return render(
-        ctx, request, "account.html", user, tokens=tokens, users=queries.users(ctx.engine)
+        ctx,
+        request,
+        "account.html",
+        user,
+        status_code,
+        tokens=queries.tokens(ctx.engine) if user.may("manage_tokens") else [],
+        users=queries.users(ctx.engine),
+        locks=throttle.current_locks(ctx.engine, ctx.now()) if admin else [],
+        now=ctx.now(),
+        **values,
     )
+
+
+@router.post("/account/unlock")
+def unlock_sign_in(
+    request: Request,
+    ctx: Ctx,
+    user: Annotated[auth.Principal, may("manage_users")],
+    username: Annotated[str | None, Form(max_length=150)] = None,
+    address: Annotated[str | None, Form(max_length=100)] = None,
+) -> HTMLResponse:
+    """An administrator lifts the sign-in locks naming a user or an address (audited)."""
+    if not username and not address:
+        raise HTTPException(400, "name a user or an address to unlock")
+    lifted = throttle.unlock(
+        ctx.engine, user.user_id, ctx.now(), username=username or None, address=address or None
+    )
+    return _account(ctx, request, user, unlocked=lifted)
 
 
 @router.post("/account/tokens")
@@ -422,15 +489,7 @@ def issue_token(
     name: Annotated[str, Form(min_length=1, max_length=100)],
 ) -> HTMLResponse:
     secret, _ = auth.issue_token(ctx.engine, user.user_id, name, user.user_id, ctx.now())
-    return render(
-        ctx,
-        request,
-        "account.html",
-        user,
-        tokens=queries.tokens(ctx.engine),
-        users=queries.users(ctx.engine),
-        new_token=secret,
-    )
+    return _account(ctx, request, user, new_token=secret)
 
 
 @router.post("/account/users")
@@ -450,16 +509,7 @@ def add_user(
         )
     except (UserExistsError, ValueError) as exc:
         error = str(exc)
-    return render(
-        ctx,
-        request,
-        "account.html",
-        user,
-        400 if error else 200,
-        tokens=queries.tokens(ctx.engine),
-        users=queries.users(ctx.engine),
-        user_error=error,
-    )
+    return _account(ctx, request, user, 400 if error else 200, user_error=error)
 
 
 # ------------------------------------------------------------------ reports
