@@ -50,8 +50,15 @@ class Rig:
         self.broker = broker
         self.db = folder / "collector.db"
         mqtt = MqttSettings(host=broker.host, port=broker.port, keepalive_s=5)
+        # The agent lives on a virtual clock that starts on a fixed day long past, far behind
+        # the collector's wall clock: the window must believe its times, or a replay is
+        # judged by arrival and never counts as late.
+        years = 10 * 365 * 86400
         self.collector = Collector(
-            CollectorConfig(mqtt=mqtt, database_url=f"sqlite:///{self.db}"), WallClock()
+            CollectorConfig(
+                mqtt=mqtt, database_url=f"sqlite:///{self.db}", clock_behind_s=years
+            ),
+            WallClock(),
         )
         config = parse_model(ROOM, AgentConfig).model_copy(
             update={"mqtt": mqtt, "state_dir": folder / "agent"}
