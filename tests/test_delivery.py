@@ -55,9 +55,7 @@ class Rig:
         # judged by arrival and never counts as late.
         years = 10 * 365 * 86400
         self.collector = Collector(
-            CollectorConfig(
-                mqtt=mqtt, database_url=f"sqlite:///{self.db}", clock_behind_s=years
-            ),
+            CollectorConfig(mqtt=mqtt, database_url=f"sqlite:///{self.db}", clock_behind_s=years),
             WallClock(),
         )
         config = parse_model(ROOM, AgentConfig).model_copy(
