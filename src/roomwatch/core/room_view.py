@@ -87,6 +87,27 @@ def _newer_reading(message: wire.Telemetry, current: wire.Telemetry, trusted: bo
     return trusted and message.ts > current.ts
 
 
+def _not_after(message: wire.Message, received_at: datetime) -> wire.Message:
+    """``message`` with every time it claims after its own arrival moved back to it.
+
+    A time a little ahead of the collector's clock is inside the window (believed, and
+    stored as it came), but the live rules count from it: a clock 110 s ahead would delay
+    every lapse and time limit by 110 s, and a reading claiming a time ahead would outrank
+    the agent's next ones until then. Nothing happens after it arrives: for the rules, it
+    happened then at the latest."""
+    names = ["ts"]
+    if isinstance(message, wire.Episode):
+        names += ["started_at", "ended_at"]
+    elif isinstance(message, wire.Telemetry):
+        names.append("vacated_at")
+    late = {
+        name: received_at
+        for name in names
+        if (value := getattr(message, name)) is not None and value > received_at
+    }
+    return message.model_copy(update=late) if late else message
+
+
 def observe(
     view: RoomView,
     message: wire.Message,
@@ -97,7 +118,7 @@ def observe(
     it is judged as if it happened when it arrived, and the view records the skew."""
     view = replace(view, last_heard=received_at)
     judged = judge(message, received_at, window)
-    message = judged.message
+    message = _not_after(judged.message, received_at) if window is not None else judged.message
     if message.sequenced and view.clock_skew_s != judged.skew_s:
         view = replace(view, clock_skew_s=judged.skew_s)
     match message:
