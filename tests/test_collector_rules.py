@@ -373,3 +373,25 @@ def test_going_offline_never_clears_a_locked_door(desk: Desk) -> None:
     desk.telemetry(door_locked=True)
     desk.status("offline")
     assert set(desk.open_types()) == {"door_locked_while_occupied", "agent_offline"}
+
+
+def test_a_pending_end_holds_what_was_not_raised_and_never_withdraws_what_was(desk: Desk) -> None:
+    # Staff walk away as the PIR falls (the end may be pending); the agent then goes quiet.
+    # An agent that is silent holds nothing, so the lapse is raised; when the agent is heard
+    # again with the same pending end, the critical alert must not be withdrawn on that
+    # unconfirmed word (the agent itself keeps it): a still child may be in the room.
+    desk.episode("started")
+    desk.telemetry(door_closed=False, **IN_EPISODE)
+    desk.clock.advance(60)
+    left = wire.format_ts(desk.clock.now())
+    away = {"door_closed": False, "staff_present": False, "vacated_at": left, **IN_EPISODE}
+    desk.telemetry(**away)
+    desk.wait(20)
+    assert "monitoring_lapse" not in desk.open_types(), "held: due after the candidate exit"
+    desk.wait(10)  # 30 s without a word: the hold is no longer trusted
+    assert desk.open_types()["monitoring_lapse"] is wire.Severity.CRITICAL
+    desk.telemetry(**away)  # heard again, the end still pending
+    desk.wait(5, telemetry=away)
+    assert desk.open_types()["monitoring_lapse"] is wire.Severity.CRITICAL
+    desk.episode("ended")  # the end confirmed: the episode's time alerts go with it
+    assert "monitoring_lapse" not in desk.open_types()

@@ -192,3 +192,39 @@ def test_the_window_is_configurable(tmp_path: Path) -> None:
         assert "clock_skew" in desk.open_types(), "90 s behind is past a 60-s window"
     finally:
         desk.close()
+
+
+def test_a_time_ahead_inside_the_window_cannot_shadow_a_locked_door(desk: Desk) -> None:
+    """A forged number with a time just inside the window ahead (119 s) must not hide the
+    agent's next readings for two minutes: a time ahead of arrival counts from arrival."""
+    desk.telemetry(**LOCKED_INSIDE)
+    ahead = wire.format_ts(desk.clock.now() + timedelta(seconds=119))
+    forged_telemetry(desk, ahead, seq=2**63 - 1, **UNLOCKED_EMPTY)
+    assert "clock_skew" not in desk.open_types(), "inside the window"
+    desk.clock.advance(10)
+    desk.telemetry(**LOCKED_INSIDE)  # numbered below the forged one, and after its arrival
+    assert CRITICAL in desk.open_types()
+
+
+def test_an_agent_clock_ahead_inside_the_window_does_not_delay_a_lapse(desk: Desk) -> None:
+    """An agent whose clock runs 110 s ahead (drift, no NTP; inside the window) is still
+    late for nothing: the lapse is raised 10 s after staff left, as they arrive here."""
+    desk.clock.advance(60)
+
+    def ahead() -> str:
+        return wire.format_ts(desk.clock.now() + timedelta(seconds=110))
+
+    desk.episode("started", started_at=ahead(), ts=ahead())
+    forged_telemetry(desk, ahead(), occupied=True, door_locked=False, episode_id="e1")
+    desk.clock.advance(1)
+    away: dict[str, Any] = {
+        "occupied": True,
+        "door_locked": False,
+        "staff_present": False,
+        "episode_id": "e1",
+    }
+    forged_telemetry(desk, ahead(), **away)
+    for _ in range(11):
+        desk.clock.advance(1)
+        desk.collector.tick()
+    assert desk.open_types()["monitoring_lapse"] is wire.Severity.CRITICAL

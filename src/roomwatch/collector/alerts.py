@@ -46,6 +46,17 @@ class AlertDesk:
             for alert in alerts:
                 self.open[alert.key] = alert
 
+    def raised_in(
+        self, site: str, room: str, episode_id: str | None
+    ) -> frozenset[tuple[wire.AlertType, str | None]]:
+        """The (type, subject) of the open alerts of one room's episode."""
+        if episode_id is None:
+            return frozenset()
+        with self._lock:
+            return frozenset(
+                (k[2], k[4]) for k in self.open if k[:2] == (site, room) and k[3] == episode_id
+            )
+
     def reconcile(
         self,
         site: str,

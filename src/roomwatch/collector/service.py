@@ -593,7 +593,8 @@ class Collector:
         profile = self._profile(key)
         band = self.room_settings(key).student_band
         limits, watch = self._rules_of(profile, band)
-        found = conditions(view, limits, watch, now, self.config.telemetry_interval_s)
+        raised = self.desk.raised_in(view.site, view.room, view.episode_id)
+        found = conditions(view, limits, watch, now, self.config.telemetry_interval_s, raised)
         found += skew_conditions(view.clock_skew_s)
         transitions = self.desk.reconcile(view.site, view.room, found, ROOM_TYPES, at, late)
         for t in transitions:

@@ -87,6 +87,27 @@ def _newer_reading(message: wire.Telemetry, current: wire.Telemetry, trusted: bo
     return trusted and message.ts > current.ts
 
 
+def _not_after(message: wire.Message, received_at: datetime) -> wire.Message:
+    """``message`` with every time it claims after its own arrival moved back to it.
+
+    A time a little ahead of the collector's clock is inside the window (believed, and
+    stored as it came), but the live rules count from it: a clock 110 s ahead would delay
+    every lapse and time limit by 110 s, and a reading claiming a time ahead would outrank
+    the agent's next ones until then. Nothing happens after it arrives: for the rules, it
+    happened then at the latest."""
+    names = ["ts"]
+    if isinstance(message, wire.Episode):
+        names += ["started_at", "ended_at"]
+    elif isinstance(message, wire.Telemetry):
+        names.append("vacated_at")
+    late = {
+        name: received_at
+        for name in names
+        if (value := getattr(message, name)) is not None and value > received_at
+    }
+    return message.model_copy(update=late) if late else message
+
+
 def observe(
     view: RoomView,
     message: wire.Message,
@@ -97,7 +118,7 @@ def observe(
     it is judged as if it happened when it arrived, and the view records the skew."""
     view = replace(view, last_heard=received_at)
     judged = judge(message, received_at, window)
-    message = judged.message
+    message = _not_after(judged.message, received_at) if window is not None else judged.message
     if message.sequenced and view.clock_skew_s != judged.skew_s:
         view = replace(view, clock_skew_s=judged.skew_s)
     match message:
@@ -147,8 +168,13 @@ def conditions(
     rules: WatchRules,
     now: datetime,
     telemetry_interval_s: float,
+    raised: frozenset[tuple[AlertType, str | None]] = frozenset(),
 ) -> list[Condition]:
-    """Every condition in :data:`ROOM_TYPES` that holds for the room at ``now``."""
+    """Every condition in :data:`ROOM_TYPES` that holds for the room at ``now``.
+
+    ``raised``: the (type, subject) of the alerts already open for the room's episode. A
+    pending end holds what has not been raised; it never withdraws what has (the agent keeps
+    it too): only the confirmed end, or the condition itself clearing, resolves it."""
     found: list[Condition] = []
     episode = view.episode_id
     if view.telemetry is not None:
@@ -163,9 +189,35 @@ def conditions(
     found += _faults(view, episode)
     if episode is not None and view.episode_started is not None:
         vacated = _pending_end(view, now, telemetry_interval_s)
-        found += _time(rules, episode, view.episode_started, now, vacated)
-        found += _watched(view, rules, episode, now, vacated)
+        timed = _time(rules, episode, view.episode_started, now, vacated)
+        timed += _watched(view, rules, episode, now, vacated)
+        if vacated is not None and raised:
+            timed = _kept(timed, view, rules, episode, view.episode_started, now, raised)
+        found += timed
     return found
+
+
+def _kept(
+    held: list[Condition],
+    view: RoomView,
+    rules: WatchRules,
+    episode: str,
+    started: datetime,
+    now: datetime,
+    raised: frozenset[tuple[AlertType, str | None]],
+) -> list[Condition]:
+    """``held`` plus every time and lapse condition the hold would withdraw although its
+    alert is already raised (an agent heard again after a silence, with an end pending)."""
+    unheld = _time(rules, episode, started, now, None)
+    unheld += _watched(view, rules, episode, now, None)
+    have = {(c.type, c.subject) for c in held}
+    kept = held + [
+        c for c in unheld if (c.type, c.subject) in raised and (c.type, c.subject) not in have
+    ]
+    if any(c.type is AlertType.TIME_LIMIT_EXCEEDED for c in kept):
+        # The limit stays passed: its warning, resolved when the limit was, does not return.
+        kept = [c for c in kept if c.type is not AlertType.TIME_LIMIT_WARNING]
+    return kept
 
 
 def _unwatched(view: RoomView, rules: WatchRules, now: datetime) -> bool:
