@@ -320,3 +320,41 @@ def test_the_collector_never_holds_for_an_agent_gone_silent_nor_past_the_bound()
         if (at - left).total_seconds() <= 180:
             assert not _exceeded(view, at)
     assert _exceeded(view, left + timedelta(seconds=290))
+
+
+def test_a_replacement_agent_numbering_afresh_is_followed_whatever_its_clock() -> None:
+    """A swapped Pi (a new outbox: seq from 0, acked_seq -1) with its image's clock, months
+    behind: its first reading, a door locked on someone, must reach the rules at once, not
+    after millions of messages (found in review)."""
+    from roomwatch.core.claimed_time import TimeWindow
+
+    window = TimeWindow()
+    now = datetime.fromisoformat("2026-12-03T09:00:00+00:00")
+    old = _telemetry(now, 500_000, None).model_copy(update={"episode_id": None})
+    view = observe(RoomView("s", "r"), old, now, window)
+    later = now + timedelta(hours=1)
+    status = wire.Status.model_validate(
+        {
+            "id": "st",
+            "ts": later - timedelta(days=90),
+            "site": "s",
+            "room": "r",
+            "state": "online",
+            "agent_version": "1",
+            "config_digest": "d",
+            "profile": "us-ny",
+            "acked_seq": -1,
+        }
+    )
+    view = observe(view, status, later, window)
+    locked = _telemetry(later - timedelta(days=90), 0, None).model_copy(
+        update={"id": "fresh", "door_locked": True, "episode_id": None}
+    )
+    view = observe(view, locked, later, window)
+    assert view.telemetry is not None and view.telemetry.door_locked is True
+    found = {c.type for c in conditions(view, LIMITS, RULES_2MIN, later, 10.0)}
+    assert AlertType.DOOR_LOCKED_WHILE_OCCUPIED in found
+    # Then its numbers go on from there, below the old device's, and are followed.
+    unlocked = locked.model_copy(update={"id": "next", "seq": 1, "door_locked": False})
+    view = observe(view, unlocked, later + timedelta(seconds=10), window)
+    assert view.telemetry.door_locked is False

@@ -73,6 +73,10 @@ class RoomView:
     # How far the agent's last sequenced message claimed a time outside the window (None:
     # inside it); the collector raises clock_skew while it is set (core/claimed_time.py).
     clock_skew_s: float | None = None
+    # The agent came online with an empty outbox record (acked_seq -1: a new device, a wiped
+    # state folder) while we hold a reading of a higher number: it numbers afresh, so its
+    # next reading is taken whatever its number (and whatever its clock says).
+    renumbered: bool = False
 
 
 def _newer_reading(message: wire.Telemetry, current: wire.Telemetry, trusted: bool) -> bool:
@@ -125,12 +129,22 @@ def observe(
         case wire.Status(state="offline"):
             return replace(view, online=False, offline_since=received_at)
         case wire.Status():
-            return replace(view, online=True, offline_since=None)
+            afresh = (
+                message.acked_seq == -1
+                and view.telemetry is not None
+                and view.telemetry.seq > message.acked_seq
+            )
+            return replace(view, online=True, offline_since=None, renumbered=afresh)
         case wire.Telemetry():
             view = replace(view, online=True, offline_since=None)
             trusted = judged.skew_s is None
-            if view.telemetry is not None and not _newer_reading(message, view.telemetry, trusted):
+            if (
+                view.telemetry is not None
+                and not view.renumbered
+                and not _newer_reading(message, view.telemetry, trusted)
+            ):
                 return view  # an older reading replayed after a newer one: keep the newer
+            view = replace(view, renumbered=False)
             # staff_present null means no staff sensor is fitted (GPIO inputs never read
             # "unknown"): nothing to judge, so no lapse is inferred from it.
             away = view.staff_away_since
