@@ -357,4 +357,4 @@ def test_a_replacement_agent_numbering_afresh_is_followed_whatever_its_clock() -
     # Then its numbers go on from there, below the old device's, and are followed.
     unlocked = locked.model_copy(update={"id": "next", "seq": 1, "door_locked": False})
     view = observe(view, unlocked, later + timedelta(seconds=10), window)
-    assert view.telemetry.door_locked is False
+    assert view.telemetry is not None and view.telemetry.door_locked is False
