@@ -174,3 +174,30 @@ def recorder_factory(mosquitto: Broker) -> Iterator[Callable[..., Recorder]]:
     yield make
     for r in made:
         r.close()
+
+
+# ------------------------------------------------------------------ systemd's notify socket
+
+
+@pytest.fixture
+def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
+    path = tmp_path / "notify"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(10)
+    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # systemd's WatchdogSec=0.4
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    yield sock
+    sock.close()
+
+
+def received(sock: socket.socket, wanted: str, limit: int = 100) -> list[str]:
+    """What the program under test told systemd, up to and including ``wanted``."""
+    seen = []
+    for _ in range(limit):
+        message = sock.recv(256).decode()
+        seen.append(message)
+        if message == wanted:
+            return seen
+    raise AssertionError(f"{wanted!r} never came; got {seen}")

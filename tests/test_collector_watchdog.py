@@ -12,13 +12,12 @@ import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import Broker, Recorder, wait_until
+from conftest import Broker, Recorder, received, wait_until
 from roomwatch.collector import service as collector_service
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
@@ -27,29 +26,6 @@ from roomwatch.core.clock import VirtualClock, WallClock
 from roomwatch.firmware_config import MqttSettings
 
 SITE = "lincoln"
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
-    path = tmp_path / "notify"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(10)
-    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # systemd's WatchdogSec=0.4
-    monkeypatch.delenv("WATCHDOG_PID", raising=False)
-    yield sock
-    sock.close()
-
-
-def received(sock: socket.socket, wanted: str, limit: int = 100) -> list[str]:
-    seen = []
-    for _ in range(limit):
-        message = sock.recv(256).decode()
-        seen.append(message)
-        if message == wanted:
-            return seen
-    raise AssertionError(f"{wanted!r} never came; got {seen}")
 
 
 def quiet_beats(sock: socket.socket, window_s: float) -> int:

@@ -24,6 +24,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from compliance_world import telemetry
 from roomwatch.core import room, wire
 from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.policy import load_profile
@@ -248,24 +249,8 @@ def test_staff_who_step_out_behind_a_closed_door_still_raise_the_lapse() -> None
 
 
 def _telemetry(at: datetime, seq: int, vacated_at: datetime | None) -> wire.Telemetry:
-    return wire.Telemetry.model_validate(
-        {
-            "id": f"t{seq}",
-            "seq": seq,
-            "ts": at,
-            "site": "s",
-            "room": "r",
-            "temperature_c": None,
-            "lux": None,
-            "co2_ppm": None,
-            "occupied": True,
-            "door_closed": False,
-            "door_locked": False,
-            "staff_present": True,
-            "lock_permit": False,
-            "episode_id": "s.r.e1",
-            "vacated_at": vacated_at,
-        }
+    return telemetry(
+        "s", "r", at, seq, temperature_c=None, lux=None, episode_id="s.r.e1", vacated_at=vacated_at
     )
 
 

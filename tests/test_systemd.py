@@ -4,39 +4,16 @@ A real Unix datagram socket stands in for systemd's notify socket."""
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gpiozero.pins.mock import MockFactory
 
+from conftest import received
 from roomwatch.core.clock import WallClock
 from roomwatch.edge_agent.service import AgentService
 from roomwatch.firmware_config import AgentConfig, MqttSettings, parse_model
 from roomwatch.transport import systemd
-
-
-@pytest.fixture
-def notify_socket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
-    path = tmp_path / "notify"
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    sock.bind(str(path))
-    sock.settimeout(10)
-    monkeypatch.setenv("NOTIFY_SOCKET", str(path))
-    monkeypatch.setenv("WATCHDOG_USEC", "400000")  # systemd's WatchdogSec=0.4
-    monkeypatch.delenv("WATCHDOG_PID", raising=False)
-    yield sock
-    sock.close()
-
-
-def received(sock: socket.socket, wanted: str, limit: int = 50) -> list[str]:
-    seen = []
-    for _ in range(limit):
-        message = sock.recv(256).decode()
-        seen.append(message)
-        if message == wanted:
-            return seen
-    raise AssertionError(f"{wanted!r} never came; got {seen}")
 
 
 def test_ready_heartbeats_and_stopping(notify_socket: socket.socket, tmp_path: Path) -> None:
