@@ -158,11 +158,12 @@ def start_collector(
     """``roomwatch collector`` (the real Collector, SQLite in ``folder``) in its own process;
     ``config``: collector settings, written as its YAML (JSON is YAML) config file."""
     folder.mkdir(parents=True, exist_ok=True)
-    config_args: list[str] = []
-    if config is not None:
-        config_file = folder / "collector.yaml"
-        config_file.write_text(json.dumps(config), encoding="utf-8")
-        config_args = ["--config", str(config_file)]
+    # No fixed /healthz port unless asked for: the collector refuses a taken port, and one
+    # bench's collector may still hold 9480 while the next starts.
+    config = {"http_port": None, **(config or {})}
+    config_file = folder / "collector.yaml"
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    config_args = ["--config", str(config_file)]
     with (folder / "collector.log").open("ab") as out:
         process = subprocess.Popen(
             [
