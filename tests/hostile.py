@@ -37,13 +37,16 @@ class Payload:
     category: str = ""
 
 
-def telemetry(n: int, seq: int, ts: str, room: str, **fields: Any) -> dict[str, Any]:
+def telemetry(
+    n: int, seq: int, ts: str, room: str, site: str = SITE, **fields: Any
+) -> dict[str, Any]:
+    """A valid telemetry body (a locked, occupied, watched room unless ``fields`` say)."""
     return {
         "v": 1,
         "id": f"t-{room}-{n}",
         "seq": seq,
         "ts": ts,
-        "site": SITE,
+        "site": site,
         "room": room,
         "temperature_c": 21.0,
         "lux": 300.0,

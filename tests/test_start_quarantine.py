@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import hostile
 from conftest import Broker, Recorder, wait_until
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
@@ -25,24 +26,7 @@ CRITICAL = "door_locked_while_occupied"
 
 
 def telemetry(clock: VirtualClock, room: str, seq: int, **fields: Any) -> dict[str, Any]:
-    return {
-        "v": 1,
-        "id": f"{room}-t{seq}",
-        "seq": seq,
-        "ts": wire.format_ts(clock.now()),
-        "site": SITE,
-        "room": room,
-        "temperature_c": 21.0,
-        "lux": 300.0,
-        "co2_ppm": None,
-        "occupied": True,
-        "door_closed": True,
-        "door_locked": True,
-        "staff_present": True,
-        "lock_permit": False,
-        "episode_id": None,
-        **fields,
-    }
+    return hostile.telemetry(seq, seq, wire.format_ts(clock.now()), room, site=SITE, **fields)
 
 
 #: Rows a fuzzer (or a past bug, or a hand edit) can leave behind: (table, columns).
