@@ -240,10 +240,16 @@ def _unwatched(view: RoomView, rules: WatchRules, now: datetime) -> bool:
     A glance away of a few seconds is not leaving the student alone: staff are still
     "immediately available" (603 CMR 46.02 in seed 003, Massachusetts), the same grace
     ``monitoring_lapse`` gives."""
+    since = _away_in_episode(view)
+    return since is not None and (now - since).total_seconds() > rules.lapse_after_s
+
+
+def _away_in_episode(view: RoomView) -> datetime | None:
+    """Since when staff have been away, counted from the episode's start at the earliest:
+    absence before the episode began is no lapse in it (the agent counts the same way)."""
     if view.staff_away_since is None:
-        return False
-    since = max(view.staff_away_since, view.episode_started or view.staff_away_since)
-    return (now - since).total_seconds() > rules.lapse_after_s
+        return None
+    return max(view.staff_away_since, view.episode_started or view.staff_away_since)
 
 
 def _pending_end(view: RoomView, now: datetime, interval_s: float) -> datetime | None:
@@ -361,10 +367,9 @@ def _checkpoints(
 def _watched(
     view: RoomView, rules: WatchRules, episode: str, now: datetime, vacated: datetime | None
 ) -> list[Condition]:
-    if not rules.monitoring or view.telemetry is None or view.staff_away_since is None:
+    since = _away_in_episode(view)
+    if not rules.monitoring or view.telemetry is None or since is None:
         return []
-    # Absence before the episode began is no lapse in it (the agent counts the same way).
-    since = max(view.staff_away_since, view.episode_started or view.staff_away_since)
     lapse_at = since + timedelta(seconds=rules.lapse_after_s)
     if now <= lapse_at or (vacated is not None and lapse_at >= vacated):
         return []  # not yet; or due after the student may have left: held (staff left too)
