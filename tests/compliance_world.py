@@ -16,7 +16,8 @@ from sqlalchemy import Engine, event
 
 from roomwatch.collector import incidents
 from roomwatch.collector.config import CollectorConfig
-from roomwatch.collector.storage import Store, make_engine, migrate
+from roomwatch.collector.database import make_engine, migrate
+from roomwatch.collector.storage import Store
 from roomwatch.core import wire
 from roomwatch.core.calendar import DateRange, SchoolCalendar
 from roomwatch.core.incident import IncidentRecord, NotificationMethod

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from roomwatch.collector import audit
-from roomwatch.collector.storage import make_engine, migrate
+from roomwatch.collector.database import make_engine, migrate
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

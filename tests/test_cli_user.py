@@ -9,7 +9,8 @@ from click.testing import CliRunner
 
 from roomwatch.cli.main import main
 from roomwatch.collector import audit
-from roomwatch.collector.storage import Store, make_engine
+from roomwatch.collector.database import make_engine
+from roomwatch.collector.storage import Store
 from roomwatch.web.auth import sign_in
 
 

@@ -156,7 +156,7 @@ def test_a_seeded_burst_of_hostile_payloads(
     again = start(clock)
     assert again.counters.quarantined == {}
     assert critical_open(again)
-    state = again.room_state((SITE, WATCHED))
+    state = again.room_snapshot((SITE, WATCHED))
     assert state is not None and state.view.telemetry is not None
     assert state.view.telemetry.door_locked is True
     again.on_message(

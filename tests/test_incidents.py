@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from roomwatch.collector import audit, incidents
-from roomwatch.collector.storage import Store, make_engine, migrate
+from roomwatch.collector.database import make_engine, migrate
+from roomwatch.collector.storage import Store
 from roomwatch.core import wire
 from roomwatch.core.incident import REQUIRED_FIELDS, IncidentRecord
 

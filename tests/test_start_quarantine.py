@@ -136,7 +136,7 @@ def test_the_collector_starts_on_a_poisoned_database_and_still_raises(
     # Rows it never needs (an unknown kind, an ack, an event that is no fact) stay unread.
     assert second.counters.quarantined == {"message": 7, "alert": 2, "agent_progress": 2}
     assert CRITICAL in {a.type.value for a in second.open_alerts()}, "room-1's alert kept"
-    view = second.room_state((SITE, "room-1"))
+    view = second.room_snapshot((SITE, "room-1"))
     assert view is not None and view.view.telemetry is not None
     assert view.view.telemetry.door_locked is True, "rebuilt from the readable rows"
 

@@ -29,16 +29,10 @@ from sqlmodel import SQLModel
 
 from hostile import Hostile
 from roomwatch.collector import compliance_models, models
+from roomwatch.collector.database import as_utc, make_engine, migrate
 from roomwatch.collector.dead_letters import PREFIX_BYTES
 from roomwatch.collector.quarantine import read_time
-from roomwatch.collector.storage import (
-    Store,
-    UserExistsError,
-    as_utc,
-    make_engine,
-    migrate,
-    status_time,
-)
+from roomwatch.collector.storage import Store, UserExistsError, status_time
 from roomwatch.core import rules, wire
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -76,7 +76,9 @@ def test_the_live_board_acknowledge_and_record(browser: Browser, web_stack: WebS
     started = datetime.now(UTC) - timedelta(minutes=4)
     agent.episode("started", "ep-browser-1", started)
     agent.telemetry(occupied=True, door_closed=True, staff_present=True, episode_id="ep-browser-1")
-    assert wait_until(lambda: web_stack.collector.room_state(("lincoln", "room-101")) is not None)
+    assert wait_until(
+        lambda: web_stack.collector.room_snapshot(("lincoln", "room-101")) is not None
+    )
 
     page = sign_in(browser, web_stack, "sam", PHONE)
     card = page.locator("#room-lincoln-room-101")

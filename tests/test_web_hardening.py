@@ -22,7 +22,7 @@ import pytest
 
 from conftest import Broker, wait_until
 from roomwatch.collector import audit
-from roomwatch.collector.config import RoomSettings
+from roomwatch.collector.config import RoomRegistration
 from roomwatch.collector.service import Change
 from roomwatch.web import queries
 from roomwatch.web.auth import issue_token
@@ -424,7 +424,7 @@ def test_a_failing_listener_never_reaches_the_mqtt_thread(stack: WebStack) -> No
         agent.status()
         agent.telemetry()
         assert wait_until(lambda: any(("lincoln", room) in c.rooms for c in heard), 5)
-        assert stack.collector.room_state(("lincoln", room)) is not None
+        assert stack.collector.room_snapshot(("lincoln", room)) is not None
     finally:
         stack.collector.listeners.remove(boom)
         stack.collector.listeners.remove(heard.append)
@@ -440,10 +440,10 @@ def test_a_room_with_an_unknown_profile_shows_and_warns_once(
     agent.status(profile="xx-nowhere")
     agent.telemetry()
     key = ("lincoln", room)
-    assert wait_until(lambda: stack.collector.room_state(key) is not None, 5)
+    assert wait_until(lambda: stack.collector.room_snapshot(key) is not None, 5)
     with caplog.at_level(logging.WARNING, logger="roomwatch.collector.service"):
         for _ in range(20):
-            state = stack.collector.room_state(key)
+            state = stack.collector.room_snapshot(key)
             assert state is not None
             assert state.profile.id == stack.collector.config.default_profile
         client, _ = signed_in(stack, "aud")
@@ -470,7 +470,7 @@ def test_registering_a_room_twice_and_then_clearing_it(stack: WebStack) -> None:
     # restart would not have: what the collector judges by must not depend on restarts.
     assert api.put(f"/api/v1/rooms/lincoln/{room}", json={}).status_code == 200
     assert key not in stack.collector.store.registered_rooms()
-    assert stack.collector.room_settings(key) == RoomSettings()
+    assert stack.collector.room_registration(key) == RoomRegistration()
     assert key not in stack.collector._registered
 
 

@@ -88,7 +88,7 @@ def test_a_time_from_year_one_is_not_taken_for_the_episode_start(desk: Desk) -> 
     desk.episode("started", started_at="0001-01-01T00:00:00.000Z")
     desk.collector.tick()
     assert "time_limit_exceeded" not in desk.open_types(), "2,025 years in seclusion"
-    view = desk.collector.room_state((SITE, ROOM))
+    view = desk.collector.room_snapshot((SITE, ROOM))
     assert view is not None and view.view.episode_started == desk.clock.now()
 
 

@@ -567,8 +567,8 @@ def _check_ports(config: Any, embedded_broker: bool) -> None:
 
 
 def _run_collector(config: Any, embedded_broker: bool, duration: float | None) -> None:
+    from roomwatch.collector.database import DatabaseUrlError
     from roomwatch.collector.service import Collector
-    from roomwatch.collector.storage import DatabaseUrlError
     from roomwatch.compliance.jobs import ComplianceJobs
     from roomwatch.core.clock import WallClock
     from roomwatch.transport.embedded_broker import EmbeddedBroker
@@ -659,7 +659,8 @@ def user_add(
     from datetime import UTC, datetime
 
     from roomwatch.collector.config import CollectorConfig
-    from roomwatch.collector.storage import UserExistsError, migrate
+    from roomwatch.collector.database import migrate
+    from roomwatch.collector.storage import UserExistsError
     from roomwatch.web.auth import create_user
 
     config = _load(config_file, CollectorConfig)
@@ -692,7 +693,7 @@ def user_unlock(
     from datetime import UTC, datetime
 
     from roomwatch.collector.config import CollectorConfig
-    from roomwatch.collector.storage import migrate
+    from roomwatch.collector.database import migrate
     from roomwatch.web import throttle
 
     if (username is None) == (address is None):
@@ -726,7 +727,7 @@ def _engine(url: str, must_exist: bool = False) -> Any:
     created would answer "nothing found", which is false reassurance)."""
     from sqlalchemy.engine import make_url
 
-    from roomwatch.collector.storage import DatabaseUrlError, make_engine
+    from roomwatch.collector.database import DatabaseUrlError, make_engine
 
     try:
         engine = make_engine(url) if not must_exist else None
@@ -754,7 +755,7 @@ def _compliance_setup(config_file: Path | None, database_url: str | None) -> tup
     from sqlalchemy.exc import OperationalError
 
     from roomwatch.collector.config import CollectorConfig
-    from roomwatch.collector.storage import migrate
+    from roomwatch.collector.database import migrate
 
     config = _load(config_file, CollectorConfig)
     if database_url is not None:

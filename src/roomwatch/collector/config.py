@@ -30,7 +30,7 @@ def default_database_url() -> str:
     return f"sqlite:///{default_data_dir() / 'collector.db'}"
 
 
-class RoomSettings(BaseModel):
+class RoomRegistration(BaseModel):
     """What the collector knows about a room beyond what its agent reports."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -234,7 +234,7 @@ class CollectorConfig(BaseModel):
     dead_letters_total: int = Field(
         100_000, ge=0, description="Most dead letters kept in all; beyond it they are counted."
     )
-    rooms: dict[str, RoomSettings] = Field(
+    rooms: dict[str, RoomRegistration] = Field(
         default_factory=dict,
         description="Per room, keyed 'site/room': the profile and student band.",
     )

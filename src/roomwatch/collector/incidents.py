@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from roomwatch.collector import audit
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.models import EpisodeRecord, IncidentRow
-from roomwatch.collector.storage import as_utc
 from roomwatch.core.incident import IncidentRecord
 
 _FIELDS = tuple(IncidentRecord.model_fields)

@@ -27,14 +27,15 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 
 from roomwatch.collector.alerts import AlertDesk
-from roomwatch.collector.config import CollectorConfig, RoomSettings
+from roomwatch.collector.config import CollectorConfig, RoomRegistration
+from roomwatch.collector.database import make_engine, migrate
 from roomwatch.collector.dead_letters import DeadLetterCaps, DeadRecord, shrink
 from roomwatch.collector.delivery import Attempt, Dispatcher, Notification
 from roomwatch.collector.liveness import Beat, Heartbeat, forgive, stale, stall_of
 from roomwatch.collector.models import DeliveryAttempt
 from roomwatch.collector.observability import Counters, Health, Observability
 from roomwatch.collector.quarantine import Quarantine
-from roomwatch.collector.storage import Store, make_engine, migrate
+from roomwatch.collector.storage import Store
 from roomwatch.core import rules, wire
 from roomwatch.core.claimed_time import judge, skew_conditions
 from roomwatch.core.clock import Clock
@@ -108,12 +109,12 @@ PeriodicCheck = Callable[[datetime], dict[tuple[str, str], list[rules.Condition]
 
 
 @dataclass(frozen=True, slots=True)
-class RoomState:
+class RoomSnapshot:
     """One room as the collector sees it now, with the rules that apply to it."""
 
     view: RoomView
     profile: PolicyProfile
-    settings: RoomSettings
+    registration: RoomRegistration
     limits: rules.EnvironmentLimits
     watch: WatchRules
     alerts: list[rules.OpenAlert]
@@ -205,7 +206,7 @@ class Collector:
         self._handling_since: float | None = None
         self._last_tick_at: datetime | None = None
         #: Rooms registered by an administrator in the web app (they override the config file).
-        self._registered: dict[tuple[str, str], RoomSettings] = {}
+        self._registered: dict[tuple[str, str], RoomRegistration] = {}
         self.listeners: list[Listener] = []
         self._checks: list[tuple[PeriodicCheck, frozenset[wire.AlertType], float]] = []
         self._writer = threading.Thread(
@@ -512,35 +513,35 @@ class Collector:
 
     # ------------------------------------------------------------- reading
 
-    def room_settings(self, key: tuple[str, str]) -> RoomSettings:
+    def room_registration(self, key: tuple[str, str]) -> RoomRegistration:
         """A registered room's settings, else the config file's, else none."""
         return (
             self._registered.get(key)
             or self.config.rooms.get(f"{key[0]}/{key[1]}")
-            or RoomSettings()
+            or RoomRegistration()
         )
 
-    def room_state(self, key: tuple[str, str]) -> RoomState | None:
+    def room_snapshot(self, key: tuple[str, str]) -> RoomSnapshot | None:
         with self._views_lock:
             view = self._views.get(key)
         if view is None:
             return None
         profile = self._profile(key)
-        settings = self.room_settings(key)
+        settings = self.room_registration(key)
         alerts = [a for a in list(self.desk.open.values()) if (a.site, a.room) == key]
         limits, watch = self._rules_of(profile, settings.student_band)
-        return RoomState(view, profile, settings, limits, watch, alerts)
+        return RoomSnapshot(view, profile, settings, limits, watch, alerts)
 
-    def room_states(self) -> list[RoomState]:
+    def room_snapshots(self) -> list[RoomSnapshot]:
         """Every room the collector has heard from, by site and room."""
         with self._views_lock:
             keys = sorted(self._views)
-        return [s for s in (self.room_state(k) for k in keys) if s is not None]
+        return [s for s in (self.room_snapshot(k) for k in keys) if s is not None]
 
     def open_alerts(self) -> list[rules.OpenAlert]:
         return sorted(self.desk.open.values(), key=lambda a: a.raised_at, reverse=True)
 
-    def register_room(self, site: str, room: str, settings: RoomSettings, by: str) -> None:
+    def register_room(self, site: str, room: str, settings: RoomRegistration, by: str) -> None:
         """An administrator sets a room's profile and student band (stored, audited, and
         applied from the next evaluation on)."""
         self.store.register_room(site, room, settings, by, self.clock.now())
@@ -591,7 +592,7 @@ class Collector:
     ) -> list[rules.Transition]:
         key = (view.site, view.room)
         profile = self._profile(key)
-        band = self.room_settings(key).student_band
+        band = self.room_registration(key).student_band
         limits, watch = self._rules_of(profile, band)
         raised = self.desk.raised_in(view.site, view.room, view.episode_id)
         found = conditions(view, limits, watch, now, self.config.telemetry_interval_s, raised)
@@ -661,7 +662,7 @@ class Collector:
         return Health(not reasons, reasons)
 
     def _profile(self, key: tuple[str, str]) -> PolicyProfile:
-        profile_id = self.room_settings(key).profile
+        profile_id = self.room_registration(key).profile
         profile_id = profile_id or self._profiles.get(key, self.config.default_profile)
         try:
             return load_profile(profile_id)

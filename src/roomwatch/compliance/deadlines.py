@@ -26,10 +26,10 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.incidents import _to_record
 from roomwatch.collector.models import EpisodeRecord, IncidentRow
 from roomwatch.collector.service import Collector
-from roomwatch.collector.storage import as_utc
 from roomwatch.compliance.context import Rulebook, table
 from roomwatch.core import deadlines
 from roomwatch.core.incident import IncidentRecord

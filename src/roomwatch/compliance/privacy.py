@@ -22,9 +22,9 @@ from sqlmodel import Session
 from roomwatch.collector import audit
 from roomwatch.collector.compliance_models import EpisodeVerdictRow
 from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.incidents import _to_record
 from roomwatch.collector.models import AuditEntry, EpisodeRecord, IncidentRow
-from roomwatch.collector.storage import as_utc
 from roomwatch.compliance.records import ANONYMISED, PREFIX
 from roomwatch.compliance.verdicts import verdicts
 from roomwatch.core.incident import STUDENT_REF_PATTERN, IncidentRecord

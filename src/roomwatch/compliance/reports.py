@@ -33,9 +33,9 @@ from sqlmodel import Session
 
 from roomwatch.collector import audit
 from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.incidents import _to_record
 from roomwatch.collector.models import EpisodeRecord, IncidentRow, TelemetryRecord
-from roomwatch.collector.storage import as_utc
 from roomwatch.compliance.context import Rulebook, table
 from roomwatch.compliance.verdicts import verdicts
 from roomwatch.core import durations

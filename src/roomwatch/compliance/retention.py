@@ -24,8 +24,8 @@ from sqlmodel import Session
 from roomwatch.collector import audit
 from roomwatch.collector.compliance_models import EpisodeVerdictRow
 from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.models import EpisodeRecord, StoredMessage, TelemetryRecord
-from roomwatch.collector.storage import as_utc
 from roomwatch.compliance.context import table
 from roomwatch.compliance.verdicts import keep, verdicts
 

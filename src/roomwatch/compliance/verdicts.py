@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from roomwatch.collector.compliance_models import EpisodeVerdictRow
 from roomwatch.collector.config import CollectorConfig
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.incidents import _to_record
 from roomwatch.collector.models import (
     AlertRecord,
@@ -21,7 +22,6 @@ from roomwatch.collector.models import (
     IncidentRow,
     TelemetryRecord,
 )
-from roomwatch.collector.storage import as_utc
 from roomwatch.compliance.context import Rulebook, table
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.verdict import (

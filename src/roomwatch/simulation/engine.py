@@ -28,8 +28,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from roomwatch.collector.config import CollectorConfig
-from roomwatch.collector.config import RoomSettings as CollectorRoom
+from roomwatch.collector.config import CollectorConfig, RoomRegistration
 from roomwatch.collector.service import Collector, PeriodicCheck
 from roomwatch.compliance.jobs import attach_checks
 from roomwatch.core.calendar import SchoolCalendar
@@ -340,7 +339,7 @@ class Simulation:
             http_host=self.options.http_host,
             http_port=self.options.http_port,
             rooms={
-                f"{r.site}/{r.id}": CollectorRoom(profile=r.profile, student_band=r.student_band)
+                f"{r.site}/{r.id}": RoomRegistration(profile=r.profile, student_band=r.student_band)
                 for r in self.scenario.rooms
             },
             school_calendar=self.options.calendar,

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from roomwatch.collector.database import as_utc, make_engine
 from roomwatch.collector.models import (
     AlertRecord,
     AlertTransition,
@@ -21,7 +22,6 @@ from roomwatch.collector.models import (
     EventRecord,
     StoredMessage,
 )
-from roomwatch.collector.storage import as_utc, make_engine
 
 #: Agent events that are bookkeeping, not something the room did.
 NOT_ACTIONS = frozenset({"config_loaded", "telemetry_dropped"})

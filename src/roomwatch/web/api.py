@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from pydantic import ValidationError
 
 from roomwatch.collector import incidents
-from roomwatch.collector.config import RoomSettings
+from roomwatch.collector.config import RoomRegistration
 from roomwatch.compliance import verdicts
 from roomwatch.compliance.render import ReportFormat, filename, render
 from roomwatch.compliance.reports import ReportKind, build_report
@@ -32,7 +32,7 @@ from roomwatch.web.schemas import (
     RecordIn,
     RecordOut,
     RoomOut,
-    RoomRegistration,
+    RoomRegistrationIn,
     SampleOut,
     TimelineOut,
     TokenIn,
@@ -63,12 +63,12 @@ def me(user: ApiUser) -> MeOut:
 @router.get("/rooms")
 def rooms(ctx: Ctx, user: ApiUser) -> list[RoomOut]:
     """Every room the collector has heard from (or an admin registered), live."""
-    return [RoomOut.of(s, ctx.now()) for s in ctx.collector.room_states()]
+    return [RoomOut.of(s, ctx.now()) for s in ctx.collector.room_snapshots()]
 
 
 @router.get("/rooms/{site}/{room}", responses={404: {"description": "no such room"}})
 def room(site: SiteId, room: RoomId, ctx: Ctx, user: ApiUser) -> RoomOut:
-    state = ctx.collector.room_state((site, room))
+    state = ctx.collector.room_snapshot((site, room))
     if state is None:
         raise HTTPException(404, f"no room {site}/{room}")
     return RoomOut.of(state, ctx.now())
@@ -81,19 +81,19 @@ def room(site: SiteId, room: RoomId, ctx: Ctx, user: ApiUser) -> RoomOut:
 def register_room(
     site: SiteId,
     room: RoomId,
-    body: RoomRegistration,
+    body: RoomRegistrationIn,
     ctx: Ctx,
     user: Annotated[auth.Principal, may("register_room")],
 ) -> RoomOut:
     """Register a room, or change its policy profile and student band."""
     try:
-        settings = RoomSettings(profile=body.profile, student_band=body.student_band)
+        settings = RoomRegistration(profile=body.profile, student_band=body.student_band)
     except ValidationError:
         raise HTTPException(
             422, f"unknown profile {body.profile!r}; known: {', '.join(available_profiles())}"
         ) from None
     ctx.collector.register_room(site, room, settings, user.user_id)
-    state = ctx.collector.room_state((site, room))
+    state = ctx.collector.room_snapshot((site, room))
     assert state is not None
     return RoomOut.of(state, ctx.now())
 

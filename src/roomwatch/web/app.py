@@ -71,7 +71,7 @@ def create_app(
     templates = _templates()
 
     def render_room(key: tuple[str, str]) -> Event | None:
-        state = collector.room_state(key)
+        state = collector.room_snapshot(key)
         if state is None:
             return None
         room = RoomOut.of(state, collector.clock.now())

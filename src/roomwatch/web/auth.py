@@ -24,8 +24,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from roomwatch.collector import audit
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.models import USER_ROLES, ApiToken, AppUser, WebSession
-from roomwatch.collector.storage import UserExistsError, as_utc
+from roomwatch.collector.storage import UserExistsError
 
 _hasher = PasswordHasher()
 #: Verified against when the username is unknown, so both cases take the same time.

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from roomwatch.collector import incidents
-from roomwatch.collector.config import RoomSettings
+from roomwatch.collector.config import RoomRegistration
 from roomwatch.collector.storage import UserExistsError
 from roomwatch.compliance.render import ReportFormat
 from roomwatch.compliance.reports import ReportKind
@@ -166,7 +166,7 @@ async def logout(request: Request, ctx: Ctx, user: MaybeUser) -> Response:
 
 @router.get("/")
 def board(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
-    rooms = [RoomOut.of(s, ctx.now()) for s in ctx.collector.room_states()]
+    rooms = [RoomOut.of(s, ctx.now()) for s in ctx.collector.room_snapshots()]
     alerts = [AlertOut.of_open(a) for a in ctx.collector.open_alerts()]
     return render(ctx, request, "board.html", user, rooms=rooms, alerts=alerts, names=_names(ctx))
 
@@ -218,7 +218,7 @@ def episodes_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
 def episode_page(request: Request, episode_id: str, ctx: Ctx, user: PageUser) -> HTMLResponse:
     detail = episode_detail(ctx, episode_id)
     ep = detail.episode
-    state = ctx.collector.room_state((ep.site, ep.room))
+    state = ctx.collector.room_snapshot((ep.site, ep.room))
     room = RoomOut.of(state, ctx.now()) if state else None
     temps = [(s.at, s.temperature_c) for s in detail.samples]
     lux = [(s.at, s.lux) for s in detail.samples]
@@ -390,7 +390,7 @@ def _save_record(
 @router.get("/rooms")
 def rooms_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
     live = {
-        (s.view.site, s.view.room): RoomOut.of(s, ctx.now()) for s in ctx.collector.room_states()
+        (s.view.site, s.view.room): RoomOut.of(s, ctx.now()) for s in ctx.collector.room_snapshots()
     }
     return render(
         ctx,
@@ -416,7 +416,7 @@ def register_room(
     student_band: Annotated[str, Form(max_length=20)] = "",
 ) -> Response:
     try:
-        settings = RoomSettings(
+        settings = RoomRegistration(
             profile=profile or None,
             student_band=StudentBand(student_band) if student_band else None,
         )

@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy import Engine, select
 from sqlmodel import Session
 
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.models import (
     AgentRecord,
     AlertRecord,
@@ -22,7 +23,6 @@ from roomwatch.collector.models import (
     RoomRecord,
     TelemetryRecord,
 )
-from roomwatch.collector.storage import as_utc
 
 #: Most points drawn in an episode chart (longer episodes are thinned evenly).
 CHART_POINTS = 400

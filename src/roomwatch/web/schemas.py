@@ -9,9 +9,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.models import AlertRecord, AuditEntry, EpisodeRecord
-from roomwatch.collector.service import RoomState
-from roomwatch.collector.storage import as_utc
+from roomwatch.collector.service import RoomSnapshot
 from roomwatch.core import rules
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.policy import StudentBand
@@ -69,7 +69,7 @@ class RoomOut(Out):
         return "room-" + "".join(c if c.isalnum() else "-" for c in self.key)
 
     @classmethod
-    def of(cls, state: RoomState, now: datetime) -> RoomOut:
+    def of(cls, state: RoomSnapshot, now: datetime) -> RoomOut:
         v, t, limits = state.view, state.view.telemetry, state.limits
         worst = max(
             (a.severity.value for a in state.alerts),
@@ -81,7 +81,9 @@ class RoomOut(Out):
             room=v.room,
             profile=state.profile.id,
             profile_name=state.profile.name,
-            student_band=state.settings.student_band.value if state.settings.student_band else None,
+            student_band=state.registration.student_band.value
+            if state.registration.student_band
+            else None,
             online=v.online,
             last_heard=v.last_heard,
             reading_at=t.ts if t else None,
@@ -247,7 +249,7 @@ class RecordIn(BaseModel):
         return self
 
 
-class RoomRegistration(BaseModel):
+class RoomRegistrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     profile: str | None = Field(None, max_length=60)

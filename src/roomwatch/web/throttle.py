@@ -26,8 +26,8 @@ from sqlalchemy import Engine, or_, select
 from sqlmodel import Session
 
 from roomwatch.collector import audit
+from roomwatch.collector.database import as_utc
 from roomwatch.collector.models import AppUser, SignInThrottle
-from roomwatch.collector.storage import as_utc
 
 WINDOW = timedelta(minutes=15)
 FIRST_LOCK = timedelta(minutes=5)
