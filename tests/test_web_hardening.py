@@ -469,9 +469,9 @@ def test_registering_a_room_twice_and_then_clearing_it(stack: WebStack) -> None:
     # Found: "as the agent reports" with no band kept an empty override in memory that a
     # restart would not have: what the collector judges by must not depend on restarts.
     assert api.put(f"/api/v1/rooms/lincoln/{room}", json={}).status_code == 200
-    assert key not in stack.collector.store.registered_rooms()
+    assert key not in stack.collector.recovery.registered_rooms()
     assert stack.collector.room_registration(key) == RoomRegistration()
-    assert key not in stack.collector._registered
+    assert not stack.collector.book.is_registered(key)
 
 
 def test_acknowledging_an_alert_that_resolved_meanwhile(stack: WebStack) -> None:

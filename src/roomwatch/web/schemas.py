@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, mod
 
 from roomwatch.collector.database import as_utc
 from roomwatch.collector.models import AlertRecord, AuditEntry, EpisodeRecord
-from roomwatch.collector.service import RoomSnapshot
+from roomwatch.collector.room_book import RoomSnapshot
 from roomwatch.core import rules
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.policy import StudentBand
