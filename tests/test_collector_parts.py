@@ -25,7 +25,7 @@ from roomwatch.collector.derived import derive
 from roomwatch.collector.models import EventRecord, StoredMessage, TelemetryRecord
 from roomwatch.collector.observability import Counters
 from roomwatch.collector.room_book import MemoryRoomBook
-from roomwatch.collector.storage import Store
+from roomwatch.collector.storage import Store, message_row
 from roomwatch.collector.writer import Received, Writer
 from roomwatch.core import wire
 from roomwatch.core.clock import VirtualClock
@@ -214,19 +214,6 @@ def test_the_fast_path_stores_each_value_as_sqlalchemy_does(engine: Engine, mode
 def _rows_of(store: Store, model: Any, messages: list[wire.Message]) -> list[dict[str, Any]]:
     received = [(m, T0) for m in messages]
     if model is StoredMessage:
-        return [
-            {
-                "id": m.id,
-                "site": m.site,
-                "room": m.room,
-                "kind": m.kind.value,
-                "seq": getattr(m, "seq", None),
-                "ts": m.ts,
-                "received_at": T0,
-                "body": m.model_dump(mode="json"),
-                "clock_skew_s": None,
-            }
-            for m in messages
-        ]
+        return [message_row(m, T0, None, encoded=False) for m in messages]
     d = derive(received, {m.id for m in messages})
     return d.telemetry if model is TelemetryRecord else d.events

@@ -134,6 +134,24 @@ def audit_changes(
     return changes
 
 
+def message_row(
+    m: wire.Message, received_at: datetime, skew_s: float | None, encoded: bool
+) -> dict[str, Any]:
+    """The ``message`` row of ``m`` (``encoded``: the body as the JSON text pydantic writes,
+    the same document, which SQLite takes as it is)."""
+    return {
+        "id": m.id,
+        "site": m.site,
+        "room": m.room,
+        "kind": m.kind.value,
+        "seq": getattr(m, "seq", None),
+        "ts": m.ts,
+        "received_at": as_utc(received_at),
+        "body": _Json(m.model_dump_json()) if encoded else m.model_dump(mode="json"),
+        "clock_skew_s": skew_s,
+    }
+
+
 class Store:
     """The collector's write path: one transaction per batch (what a starting collector
     reads back is collector/recovery.py)."""
@@ -225,18 +243,7 @@ class Store:
     ) -> set[str]:
         sqlite = self.engine.dialect.name == "sqlite"
         rows = [
-            {
-                "id": m.id,
-                "site": m.site,
-                "room": m.room,
-                "kind": m.kind.value,
-                "seq": getattr(m, "seq", None),
-                "ts": m.ts,
-                "received_at": as_utc(received_at),
-                # SQLite takes the JSON text as pydantic writes it (the same document).
-                "body": _Json(m.model_dump_json()) if sqlite else m.model_dump(mode="json"),
-                "clock_skew_s": j.skew_s,
-            }
+            message_row(m, received_at, j.skew_s, encoded=sqlite)
             for (m, received_at), j in zip(received, judged, strict=True)
         ]
         if not rows:
