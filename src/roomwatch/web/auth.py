@@ -19,10 +19,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from roomwatch.collector import accounts
-from roomwatch.collector.accounts import UserExistsError, create_user
-from roomwatch.collector.read.records import StoredToken, StoredUser
 
-__all__ = ["UserExistsError", "create_user"]  # the one way a user is made, re-exported
+# The one way a user is made, re-exported for the command line and the demo until they
+# import it from collector/accounts.py themselves.
+from roomwatch.collector.accounts import UserExistsError as UserExistsError
+from roomwatch.collector.accounts import create_user as create_user
+from roomwatch.collector.read.records import StoredToken, StoredUser
 
 TOKEN_PREFIX = "rw_"  # noqa: S105 - a marker, not a secret
 
