@@ -28,13 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from hostile import Hostile
-from roomwatch.collector import compliance_models, models
+from roomwatch.collector import accounts, compliance_models, models
 from roomwatch.collector.database import as_utc, make_engine, migrate
 from roomwatch.collector.dead_letters import PREFIX_BYTES
 from roomwatch.collector.derived import status_time
 from roomwatch.collector.quarantine import read_time
 from roomwatch.collector.recovery import Recovery
-from roomwatch.collector.storage import Store, UserExistsError
+from roomwatch.collector.storage import Store
 from roomwatch.core import rules, wire
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -783,42 +783,31 @@ def test_upgrading_a_database_that_has_messages(database_url: str) -> None:
         engine.dispose()
 
 
-def test_users_are_added_and_found(open_store: OpenStore) -> None:
+def test_users_are_made_and_found_after_a_restart(open_store: OpenStore) -> None:
+    """On both databases, through the one user-creation path (collector/accounts.py)."""
     store = open_store()
     created = datetime(2026, 9, 1, 7, 30, tzinfo=UTC)
-    admin = store.add_user("jdoe", "Jane Doe", "admin", "argon2:xyz", created_at=created)
-    assert (admin.username, admin.role, admin.password_hash, admin.disabled) == (
-        "jdoe",
-        "admin",
-        "argon2:xyz",
-        False,
+    admin = accounts.create_user(
+        store.engine, "jdoe", "Jane Doe", "admin", "a long passphrase", "test", created
     )
+    assert (admin.username, admin.role, admin.disabled) == ("jdoe", "admin", False)
     assert admin.created_at == created
-    auditor = store.add_user("audit", "An Auditor", "auditor", user_id="u-audit", disabled=True)
-    assert auditor.id == "u-audit"
-    assert auditor.password_hash is None
-    assert auditor.created_at.utcoffset() == timedelta(0)
 
     store.engine.dispose()
     reopened = open_store()
-    found = reopened.get_user(admin.id)
-    assert found is not None
-    assert found.model_dump() == admin.model_dump()
-    assert found.created_at.utcoffset() == timedelta(0)
-    by_name = reopened.get_user(username="audit")
-    assert by_name is not None
-    assert (by_name.id, by_name.disabled) == ("u-audit", True)
-    assert reopened.get_user("nobody") is None
-    assert reopened.get_user(username="nobody") is None
+    found = accounts.user_named(reopened.engine, "jdoe")
+    assert found == admin
+    assert found is not None and found.created_at.utcoffset() == timedelta(0)
+    assert accounts.user_named(reopened.engine, "nobody") is None
 
-    with pytest.raises(UserExistsError):
-        reopened.add_user("jdoe", "Another Jane", "staff")
-    with pytest.raises(UserExistsError):
-        reopened.add_user("other", "Other", "staff", user_id="u-audit")
+    with pytest.raises(accounts.UserExistsError):
+        accounts.create_user(
+            reopened.engine, "jdoe", "Another Jane", "staff", "a long passphrase", "test", created
+        )
     with pytest.raises(ValueError, match="role"):
-        reopened.add_user("boss", "Boss", "superuser")
-    with pytest.raises(TypeError):
-        reopened.get_user()
+        accounts.create_user(
+            reopened.engine, "boss", "Boss", "superuser", "a long passphrase", "test", created
+        )
     # The database itself refuses a role outside the three.
     with pytest.raises(IntegrityError, match=r"ck_app_user_role|CHECK"):
         rows(

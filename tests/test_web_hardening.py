@@ -23,8 +23,9 @@ import pytest
 from conftest import Broker, wait_until
 from roomwatch.collector import audit
 from roomwatch.collector.config import RoomRegistration
+from roomwatch.collector.read import alerts as stored_alerts
+from roomwatch.collector.read import episodes as stored_episodes
 from roomwatch.collector.service import Change
-from roomwatch.web import queries
 from roomwatch.web.auth import issue_token
 from web_stack import PASSWORD, WebStack
 
@@ -82,7 +83,7 @@ def episode(stack: WebStack) -> str:
     episode_id = f"ep-{room}"
     agent.episode("started", episode_id, datetime.now(UTC) - timedelta(minutes=2))
     engine = stack.collector.store.engine
-    assert wait_until(lambda: queries.episode(engine, episode_id) is not None, 5)
+    assert wait_until(lambda: stored_episodes.episode(engine, episode_id) is not None, 5)
     return episode_id
 
 
@@ -282,7 +283,7 @@ def test_markup_from_the_wire_and_from_users_is_escaped(stack: WebStack) -> None
     agent.episode("started", episode_id, datetime.now(UTC) - timedelta(minutes=1))
     agent.send("event", type="door_closed", episode_id=episode_id, reason="<img src=x onerror=1>")
     engine = stack.collector.store.engine
-    assert wait_until(lambda: queries.episode(engine, episode_id) is not None, 5)
+    assert wait_until(lambda: stored_episodes.episode(engine, episode_id) is not None, 5)
     api = bearer(stack, "sam")
     hostile = "</code><script>alert(1)</script>"
     body = {"version": 0, "record": {"notes": hostile, "initiated_by": '"><b>x</b>'}}
@@ -484,7 +485,7 @@ def test_acknowledging_an_alert_that_resolved_meanwhile(stack: WebStack) -> None
     engine = stack.collector.store.engine
 
     def stored_state() -> str | None:
-        record = queries.alert(engine, alert_id)
+        record = stored_alerts.alert(engine, alert_id)
         return record.state if record else None
 
     assert wait_until(lambda: stored_state() == "resolved", 5)

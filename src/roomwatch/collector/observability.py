@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -67,7 +67,7 @@ class _CountersCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         c = self._c
         yield _labelled("roomwatch_messages", "Valid messages received, by kind.", ["kind"],
-                        {(k,): n for k, n in c.by_kind.items()})  # fmt: skip
+                        [((k,), n) for k, n in c.by_kind.items()])  # fmt: skip
         for name, value, help_ in (
             ("roomwatch_messages_invalid", c.invalid,
              "Messages that failed validation (dead-lettered)."),
@@ -86,10 +86,10 @@ class _CountersCollector(Collector):
             "roomwatch_rows_quarantined",
             "Stored rows the collector could not read (left in place, unused), by table.",
             ["table"],
-            {(t,): n for t, n in dict(c.quarantined).items()},
+            [((t,), n) for t, n in dict(c.quarantined).items()],
         )
         yield _labelled("roomwatch_alerts_raised", "Alerts raised, by type and severity.",
-                        ["type", "severity"], dict(c.alerts_by_type))  # fmt: skip
+                        ["type", "severity"], list(c.alerts_by_type.items()))  # fmt: skip
         yield from self._link_metrics()
         yield GaugeMetricFamily(
             "roomwatch_write_queue", "Items waiting for the database.", value=self._queue_depth()
@@ -115,10 +115,10 @@ class _CountersCollector(Collector):
 
 
 def _labelled(
-    name: str, help_: str, labels: list[str], values: dict[tuple[str, ...], int]
+    name: str, help_: str, labels: list[str], counts: Iterable[tuple[Sequence[str], int]]
 ) -> CounterMetricFamily:
     family = CounterMetricFamily(name, help_, labels=labels)
-    for key, n in sorted(values.items()):
+    for key, n in sorted(counts, key=lambda item: tuple(item[0])):
         family.add_metric(list(key), n)
     return family
 

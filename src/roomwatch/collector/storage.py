@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,7 +22,6 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from roomwatch.collector import audit
@@ -32,12 +30,10 @@ from roomwatch.collector.database import as_utc
 from roomwatch.collector.dead_letters import DeadRecord, shrink
 from roomwatch.collector.derived import STATUS_COLUMNS, Derived, derive
 from roomwatch.collector.models import (
-    USER_ROLES,
     AgentProgress,
     AgentRecord,
     AlertRecord,
     AlertTransition,
-    AppUser,
     DeadLetter,
     DeliveryAttempt,
     EpisodeRecord,
@@ -102,10 +98,6 @@ def _binder(column: Any, dialect: Dialect) -> Bind | None:
 #: Ids per ``IN (...)`` when looking up which of a batch's messages are stored already
 #: (below SQLite's oldest limit of 999 bound variables).
 _SQLITE_IDS_PER_SELECT = 900
-
-
-class UserExistsError(ValueError):
-    """A user with that id or username is already stored."""
 
 
 # ------------------------------------------------------------------------ derived rows
@@ -430,63 +422,6 @@ class Store:
         ]
         with self.engine.begin() as connection:
             connection.execute(statement, rows)
-
-    def add_user(
-        self,
-        username: str,
-        display_name: str,
-        role: str,
-        password_hash: str | None = None,
-        *,
-        user_id: str | None = None,
-        created_at: datetime | None = None,
-        disabled: bool = False,
-    ) -> AppUser:
-        """Store a new web-app user (``password_hash`` as the caller made it: nothing is hashed
-        here). The id defaults to a random one; :class:`UserExistsError` if the id or username is
-        taken, ValueError for a role not in staff, admin, auditor."""
-        if role not in USER_ROLES:
-            raise ValueError(f"role {role!r} is not one of {', '.join(USER_ROLES)}")
-        user_id = user_id or uuid.uuid4().hex
-        user = AppUser(
-            id=user_id,
-            username=username,
-            display_name=display_name,
-            role=role,
-            password_hash=password_hash,
-            created_at=as_utc(created_at or datetime.now(UTC)),
-            disabled=disabled,
-        )
-        with Session(self.engine) as session:
-            session.add(user)
-            try:
-                session.commit()
-            except IntegrityError as exc:
-                raise UserExistsError(
-                    f"a user with id {user_id!r} or username {username!r} exists"
-                ) from exc
-        found = self.get_user(user_id)
-        assert found is not None
-        return found
-
-    def get_user(
-        self, user_id: str | None = None, *, username: str | None = None
-    ) -> AppUser | None:
-        """The user with that id (or, given ``username=``, that username), or None."""
-        if (user_id is None) == (username is None):
-            raise TypeError("get_user takes a user id or a username, not both or neither")
-        with Session(self.engine, expire_on_commit=False) as session:
-            if user_id is not None:
-                user = session.get(AppUser, user_id)
-            else:
-                user = session.execute(
-                    select(AppUser).where(AppUser.username == username)  # type: ignore[arg-type]
-                ).scalar_one_or_none()
-            if user is None:
-                return None
-            session.expunge(user)
-        user.created_at = as_utc(user.created_at)
-        return user
 
     def register_room(
         self, site: str, room: str, settings: RoomRegistration, by: str, at: datetime

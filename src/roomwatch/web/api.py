@@ -12,13 +12,16 @@ from pydantic import ValidationError
 
 from roomwatch.collector import incidents
 from roomwatch.collector.config import RoomRegistration
+from roomwatch.collector.read import alerts as stored_alerts
+from roomwatch.collector.read import audit_log, people
+from roomwatch.collector.read import episodes as stored_episodes
 from roomwatch.compliance import verdicts
 from roomwatch.compliance.render import ReportFormat, filename, render
 from roomwatch.compliance.reports import ReportKind, build_report
 from roomwatch.core.escalation import AcknowledgeError
 from roomwatch.core.policy import available_profiles
 from roomwatch.core.verdict import Verdict
-from roomwatch.web import auth, queries
+from roomwatch.web import auth
 from roomwatch.web.context import ApiUser, Ctx, may, may_read_audit
 from roomwatch.web.schemas import (
     ID_PATTERN,
@@ -108,7 +111,7 @@ def alerts(
     """Newest first. ``open=true``: only alerts not resolved, as the collector holds them now."""
     if open_only:
         return [AlertOut.of_open(a) for a in ctx.collector.open_alerts()[:limit]]
-    return [AlertOut.of_record(r) for r in queries.alerts(ctx.engine, limit=limit)]
+    return [AlertOut.of_record(r) for r in stored_alerts.alerts(ctx.engine, limit=limit)]
 
 
 @router.post(
@@ -134,11 +137,11 @@ def episodes(
     room: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 100,
 ) -> list[EpisodeOut]:
-    return [EpisodeOut.of(e) for e in queries.episodes(ctx.engine, site, room, limit)]
+    return [EpisodeOut.of(e) for e in stored_episodes.episodes(ctx.engine, site, room, limit)]
 
 
 def episode_detail(ctx: Ctx, episode_id: str) -> EpisodeDetail:
-    ep = queries.episode(ctx.engine, episode_id)
+    ep = stored_episodes.episode(ctx.engine, episode_id)
     if ep is None:
         raise HTTPException(404, f"no episode {episode_id!r}")
     record = incidents.load(ctx.engine, episode_id)
@@ -146,13 +149,15 @@ def episode_detail(ctx: Ctx, episode_id: str) -> EpisodeDetail:
         episode=EpisodeOut.of(ep),
         timeline=[
             TimelineOut(at=i.at, kind=i.kind, text=i.text, severity=i.severity)
-            for i in queries.timeline(ctx.engine, ep)
+            for i in stored_episodes.timeline(ctx.engine, ep)
         ],
         samples=[
             SampleOut(at=s.at, temperature_c=s.temperature_c, lux=s.lux)
-            for s in queries.series(ctx.engine, episode_id)
+            for s in stored_episodes.series(ctx.engine, episode_id)
         ],
-        alerts=[AlertOut.of_record(a) for a in queries.alerts(ctx.engine, episode_id=episode_id)],
+        alerts=[
+            AlertOut.of_record(a) for a in stored_alerts.alerts(ctx.engine, episode_id=episode_id)
+        ],
         record_missing=record.record.missing(),
         verdict=_verdict(ctx, episode_id),
     )
@@ -224,7 +229,7 @@ def audit_trail(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> list[AuditOut]:
     """Newest first; page back with ``before`` (a sequence number)."""
-    return [AuditOut.of(e) for e in queries.audit_entries(ctx.engine, limit, before)]
+    return [AuditOut.of(e) for e in audit_log.audit_entries(ctx.engine, limit, before)]
 
 
 @router.get("/push/key")
@@ -269,7 +274,7 @@ def tokens(ctx: Ctx, user: Annotated[auth.Principal, may("manage_tokens")]) -> l
             last_used_at=t.last_used_at,
             revoked_at=t.revoked_at,
         )
-        for t in queries.tokens(ctx.engine)
+        for t in people.tokens(ctx.engine)
     ]
 
 

@@ -33,9 +33,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from roomwatch import __version__
 from roomwatch.collector.config import WebSettings
+from roomwatch.collector.read import people
 from roomwatch.collector.service import Change, Collector
 from roomwatch.core import rules
-from roomwatch.web import api, auth, pages, push, queries
+from roomwatch.web import api, auth, pages, push
 from roomwatch.web.context import COOKIE, MaybeUser, SignInRequiredError, WebContext, page_user
 from roomwatch.web.limits import BodyLimit
 from roomwatch.web.live import Event, Hub
@@ -80,7 +81,7 @@ def create_app(
 
     def render_alert(t: rules.Transition) -> Event:
         alert = AlertOut.of_open(t.alert, t.state.value)
-        names = queries.display_names(collector.store.engine)
+        names = people.display_names(collector.store.engine)
         row = templates.get_template("_alert_row.html")
         html = row.render(alert=alert, names=names, user=None)
         readonly = row.render(alert=alert, names=names, user=None, readonly=True)

@@ -13,14 +13,18 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from roomwatch.collector import incidents
+from roomwatch.collector.accounts import UserExistsError
 from roomwatch.collector.config import RoomRegistration
-from roomwatch.collector.storage import UserExistsError
+from roomwatch.collector.read import alerts as stored_alerts
+from roomwatch.collector.read import audit_log, people
+from roomwatch.collector.read import episodes as stored_episodes
+from roomwatch.collector.read import rooms as stored_rooms
 from roomwatch.compliance.render import ReportFormat
 from roomwatch.compliance.reports import ReportKind
 from roomwatch.core.escalation import AcknowledgeError
 from roomwatch.core.incident import FIELD_LABELS, IncidentRecord, NotificationMethod
 from roomwatch.core.policy import StudentBand, available_profiles, load_profile
-from roomwatch.web import auth, charts, queries, throttle
+from roomwatch.web import auth, charts, throttle
 from roomwatch.web.api import episode_detail, report_file
 from roomwatch.web.context import (
     COOKIE,
@@ -62,7 +66,7 @@ def render(
 
 
 def _names(ctx: WebContext) -> dict[str, str]:
-    return queries.display_names(ctx.engine)
+    return people.display_names(ctx.engine)
 
 
 # ------------------------------------------------------------------ sign in
@@ -177,7 +181,7 @@ def alerts_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
     live_ids = {a.alert_id for a in live}
     history = [
         AlertOut.of_record(r)
-        for r in queries.alerts(ctx.engine, limit=200)
+        for r in stored_alerts.alerts(ctx.engine, limit=200)
         if r.alert_id not in live_ids
     ]
     return render(
@@ -196,7 +200,7 @@ def acknowledge(
         transition = ctx.collector.acknowledge(alert_id, user.user_id)
         alert = AlertOut.of_open(transition.alert, transition.state.value)
     except AcknowledgeError:
-        record = queries.alert(ctx.engine, alert_id)
+        record = stored_alerts.alert(ctx.engine, alert_id)
         if record is None:
             raise HTTPException(404, "no such alert") from None
         alert = AlertOut.of_record(record)
@@ -210,7 +214,7 @@ def acknowledge(
 
 @router.get("/episodes")
 def episodes_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
-    found = [EpisodeOut.of(e) for e in queries.episodes(ctx.engine, limit=200)]
+    found = [EpisodeOut.of(e) for e in stored_episodes.episodes(ctx.engine, limit=200)]
     return render(ctx, request, "episodes.html", user, episodes=found)
 
 
@@ -250,7 +254,7 @@ def _record_form(
     status_code: int = 200,
     saved: bool = False,
 ) -> HTMLResponse:
-    ep = queries.episode(ctx.engine, episode_id)
+    ep = stored_episodes.episode(ctx.engine, episode_id)
     if ep is None:
         raise HTTPException(404, f"no episode {episode_id!r}")
     return render(
@@ -397,7 +401,7 @@ def rooms_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
         request,
         "rooms.html",
         user,
-        rooms=queries.rooms(ctx.engine),
+        rooms=stored_rooms.rooms(ctx.engine),
         live=live,
         profiles=[load_profile(p) for p in available_profiles()],
         bands=[b.value for b in StudentBand],
@@ -433,7 +437,7 @@ def register_room(
 def audit_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
     if user.role not in auth.CAN_READ_AUDIT:
         raise HTTPException(403, "only admins and auditors read the audit trail")
-    entries = [AuditOut.of(e) for e in queries.audit_entries(ctx.engine, 500)]
+    entries = [AuditOut.of(e) for e in audit_log.audit_entries(ctx.engine, 500)]
     return render(ctx, request, "audit.html", user, entries=entries, names=_names(ctx))
 
 
@@ -456,8 +460,8 @@ def _account(
         "account.html",
         user,
         status_code,
-        tokens=queries.tokens(ctx.engine) if user.may("manage_tokens") else [],
-        users=queries.users(ctx.engine),
+        tokens=people.tokens(ctx.engine) if user.may("manage_tokens") else [],
+        users=people.users(ctx.engine),
         locks=throttle.current_locks(ctx.engine, ctx.now()) if admin else [],
         now=ctx.now(),
         **values,
@@ -520,7 +524,7 @@ def reports_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
     if user.role not in auth.CAN_READ_AUDIT:
         raise HTTPException(403, "only admins and auditors download reports")
     today = ctx.now().date()
-    sites = sorted({room.site for room, _ in queries.rooms(ctx.engine)})
+    sites = sorted({room.site for room, _ in stored_rooms.rooms(ctx.engine)})
     return render(
         ctx,
         request,
