@@ -16,6 +16,9 @@ from roomwatch.web.schemas import ID_PATTERN, AuditOut, RoomOut
 
 router = APIRouter(include_in_schema=False)
 
+UserAdmin = Annotated[auth.Principal, may("manage_users")]
+TokenAdmin = Annotated[auth.Principal, may("manage_tokens")]
+
 
 @router.get("/rooms")
 def rooms_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
@@ -97,7 +100,7 @@ def _account(
 def unlock_sign_in(
     request: Request,
     ctx: Ctx,
-    user: Annotated[auth.Principal, may("manage_users")],
+    user: UserAdmin,
     username: Annotated[str | None, Form(max_length=150)] = None,
     address: Annotated[str | None, Form(max_length=100)] = None,
 ) -> HTMLResponse:
@@ -114,7 +117,7 @@ def unlock_sign_in(
 def issue_token(
     request: Request,
     ctx: Ctx,
-    user: Annotated[auth.Principal, may("manage_tokens")],
+    user: TokenAdmin,
     name: Annotated[str, Form(min_length=1, max_length=100)],
 ) -> HTMLResponse:
     secret, _ = auth.issue_token(ctx.engine, user.user_id, name, user.user_id, ctx.now())
@@ -125,7 +128,7 @@ def issue_token(
 def add_user(
     request: Request,
     ctx: Ctx,
-    user: Annotated[auth.Principal, may("manage_users")],
+    user: UserAdmin,
     username: Annotated[str, Form(min_length=1, max_length=150)],
     display_name: Annotated[str, Form(max_length=200)],
     role: Annotated[str, Form(max_length=16)],

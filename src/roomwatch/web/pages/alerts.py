@@ -45,7 +45,7 @@ def acknowledge(
     try:
         alert = services.acknowledge_alert(ctx, alert_id, user.user_id)
     except AcknowledgeError:
-        # Someone took it (or it resolved) first: show the alert as it now stands.
+        # Already taken, or no longer open: show the alert as it now stands.
         record = queries.alert(ctx.engine, alert_id)
         if record is None:
             raise HTTPException(404, "no such alert") from None
