@@ -38,16 +38,15 @@ def measure(messages: int, rooms: int, batch: int, folder: Path) -> dict[str, fl
     )
     collector = Collector(config, WallClock())
     collector.open()
-    collector._queue.put(None)  # stop its writer: this process writes the batches itself
-    collector._writer.join()
+    collector.writer.stop(timeout=30)  # this process writes the batches itself
     items: list[Any] = []
-    collector._queue.put = items.append  # type: ignore[method-assign]
+    collector.writer.put = items.append  # type: ignore[method-assign]
     started = time.process_time()
     for topic, payload in traffic:
         collector.on_message(topic, payload)
     handled = time.process_time()
     for start in range(0, len(items), batch):
-        collector._write(items[start : start + batch])
+        collector.writer.write(items[start : start + batch])
     written = time.process_time()
     collector.store.engine.dispose()
     return {

@@ -54,7 +54,7 @@ def checkpointed(path: Path) -> int:
 
 def drained(collector: Collector) -> None:
     """Until the writer has taken everything queued (a benchmark may poll; tests may not)."""
-    while collector._queue.qsize():
+    while collector.writer.depth():
         time.sleep(0.05)
     time.sleep(0.5)  # the writer's last batch (it gathers for 50 ms, then commits)
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from click.testing import CliRunner
+from sqlalchemy import text
 
 from roomwatch.cli.main import main
-from roomwatch.collector import audit
+from roomwatch.collector import accounts, audit
 from roomwatch.collector.database import make_engine
-from roomwatch.collector.storage import Store
 from roomwatch.web.auth import sign_in
 
 
@@ -37,9 +37,13 @@ def test_a_user_added_on_the_command_line_can_sign_in(tmp_path: Path) -> None:
     assert "added admin 'ada'" in added.output
     engine = make_engine(url)
     try:
-        user = Store(engine).get_user(username="ada")
+        user = accounts.user_named(engine, "ada")
         assert user is not None and user.role == "admin" and user.display_name == "Ada L"
-        assert user.password_hash and "a long enough secret" not in user.password_hash
+        with engine.connect() as connection:
+            (stored_hash,) = connection.execute(
+                text("select password_hash from app_user where username = 'ada'")
+            ).one()
+        assert stored_hash and "a long enough secret" not in stored_hash
         assert sign_in(engine, "ada", "a long enough secret", 1, datetime.now(UTC)) is not None
         assert [e.action for e in audit.entries(engine)] == ["user.created"]
     finally:

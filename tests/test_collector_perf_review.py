@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Broker, Recorder, wait_until
-from roomwatch.collector import service as service_module
+from roomwatch.collector import ack_book
+from roomwatch.collector import writer as writer_module
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
 from roomwatch.core import wire
@@ -59,7 +60,7 @@ def test_an_ack_held_back_is_sent_when_the_collector_stops(
     recorder_factory: Callable[..., Recorder],
 ) -> None:
     # Held back for longer than the test lasts: only stop() can send it.
-    monkeypatch.setattr(service_module, "ACK_EVERY_S", 600.0)
+    monkeypatch.setattr(ack_book, "ACK_EVERY_S", 600.0)
     agent = recorder_factory(ACK_TOPIC)
     agent.publish(EVENT_TOPIC, event(0))
     agent.wait_for(lambda t, p: t == ACK_TOPIC and json.loads(p)["seq"] == 0)
@@ -83,7 +84,7 @@ def test_the_switch_interval_is_put_back_when_the_collector_stops(
         collector = make_collector(mosquitto, tmp_path)
         collector.start(schedule=False)
         try:
-            wanted = service_module.SWITCH_INTERVAL_S
+            wanted = writer_module.SWITCH_INTERVAL_S
             assert wait_until(lambda: sys.getswitchinterval() == pytest.approx(wanted))
         finally:
             collector.stop()

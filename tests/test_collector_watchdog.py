@@ -19,6 +19,7 @@ import pytest
 
 from conftest import Broker, Recorder, received, wait_until
 from roomwatch.collector import service as collector_service
+from roomwatch.collector import writer as collector_writer
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.service import Collector
 from roomwatch.core import wire
@@ -69,7 +70,7 @@ def fast_limits(monkeypatch: pytest.MonkeyPatch) -> None:
     # Seconds in production; a fraction of one here, so a hang shows at once.
     monkeypatch.setattr(collector_service, "TICK_STALE_S", 0.3)
     monkeypatch.setattr(collector_service, "WRITER_STALE_S", 0.3)
-    monkeypatch.setattr(collector_service, "WRITER_BEAT_S", 0.05)
+    monkeypatch.setattr(collector_writer, "WRITER_BEAT_S", 0.05)
     monkeypatch.setattr(collector_service, "HANDLER_STALE_S", 0.3)
 
 
@@ -110,7 +111,7 @@ def test_no_heartbeat_while_the_tick_or_a_message_handler_hangs(
     collector.start()
     try:
         received(notify_socket, "WATCHDOG=1")
-        with collector._views_lock:  # the rules tick and message handling hang (a deadlock)
+        with collector.book.lock:  # the rules tick and message handling hang (a deadlock)
             handler = threading.Thread(
                 target=collector.on_message,
                 args=(wire.topic(SITE, "r1", "telemetry"), telemetry("r1", 0)),

@@ -112,6 +112,6 @@ def test_a_message_the_database_refuses_holds_up_nothing(tmp_path: Path) -> None
             alerts = c.execute("select count(*) from alert where state = 'raised'").fetchone()
             assert alerts == (1,), "the alert step stored with the first message"
         assert not desk.collector.counters.last_write_failed
-        assert desk.collector._writer.is_alive()
+        assert desk.collector.writer.alive()
     finally:
         desk.close()

@@ -139,7 +139,7 @@ def test_a_seeded_burst_of_hostile_payloads(
     # Right after the burst: the locked, occupied room has its critical alert open.
     assert critical_open(collector), "the burst silenced a locked door"
     assert wait_until(lambda: stored_valid() == len(valid_ids), timeout=30), "valid ones lost"
-    assert wait_until(lambda: collector._queue.qsize() == 0, timeout=30)
+    assert wait_until(lambda: collector.writer.depth() == 0, timeout=30)
     counters = collector.counters
     assert counters.write_failures == 0 and collector.health().ok, collector.health()
     crashes = db.execute("select count(*) from dead_letter where reason like 'collector error%'")

@@ -22,6 +22,9 @@ PAIRS: list[tuple[type, type[SQLModel]]] = [
     (records.StoredAgent, models.AgentRecord),
     (records.StoredAuditEntry, models.AuditEntry),
     (records.StoredUser, models.AppUser),
+    (records.StoredToken, models.ApiToken),
+    (records.StoredPushSubscription, models.PushSubscription),
+    (records.StoredSignInCount, models.SignInThrottle),
 ]
 
 

@@ -28,11 +28,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from hostile import Hostile
-from roomwatch.collector import compliance_models, models
+from roomwatch.collector import accounts, compliance_models, models
 from roomwatch.collector.database import as_utc, make_engine, migrate
 from roomwatch.collector.dead_letters import PREFIX_BYTES
+from roomwatch.collector.derived import status_time
 from roomwatch.collector.quarantine import read_time
-from roomwatch.collector.storage import Store, UserExistsError, status_time
+from roomwatch.collector.recovery import Recovery
+from roomwatch.collector.storage import Store
 from roomwatch.core import rules, wire
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -202,7 +204,7 @@ def test_open_alerts_survive_a_restart_and_are_not_raised_twice(open_store: Open
     store.engine.dispose()
 
     reopened = open_store()
-    alerts = reopened.open_alerts()
+    alerts = Recovery(reopened.engine).open_alerts()
     assert sorted(alerts, key=lambda a: a.alert_id) == sorted(
         (t.alert for t in raised), key=lambda a: a.alert_id
     )
@@ -211,7 +213,7 @@ def test_open_alerts_survive_a_restart_and_are_not_raised_twice(open_store: Open
     resolved = rules.reconcile(book, "s", "r", [], owned, T0 + timedelta(minutes=5))
     assert {t.state for t in resolved} == {wire.AlertState.RESOLVED}
     reopened.save_transitions(resolved, by="staff-1")
-    assert reopened.open_alerts() == []
+    assert Recovery(reopened.engine).open_alerts() == []
     door = raised[0].alert.alert_id
     assert rows(
         reopened, "select state, by from alert_transition where alert_id = :a order by id", a=door
@@ -241,11 +243,11 @@ def test_dead_letters_keep_a_bounded_prefix_with_the_size_and_hash(open_store: O
 
 def test_agent_progress_is_saved_and_loaded_after_a_restart(open_store: OpenStore) -> None:
     store = open_store()
-    assert store.load_progress() == {}
+    assert Recovery(store.engine).load_progress() == {}
     store.save_progress({("s", "r"): 5, ("s", "r2"): 7}, T0)
     store.save_progress({("s", "r"): 2**63 - 1}, T0 + timedelta(seconds=1))  # the largest seq
     store.engine.dispose()
-    assert open_store().load_progress() == {("s", "r"): 2**63 - 1, ("s", "r2"): 7}
+    assert Recovery(open_store().engine).load_progress() == {("s", "r"): 2**63 - 1, ("s", "r2"): 7}
 
 
 def test_a_restart_finds_each_rooms_last_state_and_its_recent_facts(
@@ -301,7 +303,7 @@ def test_a_restart_finds_each_rooms_last_state_and_its_recent_facts(
     store.write_batch([(m, m.ts + delay) for m in messages])
     store.engine.dispose()
 
-    facts = open_store().recent_room_facts(since=T0)
+    facts = Recovery(open_store().engine).recent_room_facts(since=T0)
     # In arrival order; each room's last few statuses and readings (the room view picks the
     # newest by sequence, as it does live), and the facts received since ``since``.
     assert [m.id for m, _ in facts] == [
@@ -328,8 +330,9 @@ def test_years_1_and_9999_round_trip_through_the_database(open_store: OpenStore)
     store.write_batch([(m, T0) for m in sent])
     store.engine.dispose()
     again = open_store()
-    assert [m for m, _ in again.recent_room_facts(since=T0)] == sent
-    assert again.quarantine.total == 0
+    reads = Recovery(again.engine)
+    assert [m for m, _ in reads.recent_room_facts(since=T0)] == sent
+    assert reads.quarantine.total == 0
     started = rows(again, "select started_at from episode order by episode_id")
     assert [read_time(t) for (t,) in started] == [
         m.started_at for m in sent if isinstance(m, wire.Episode)
@@ -358,8 +361,9 @@ def test_whatever_the_wire_accepts_the_database_stores_and_reads_back(
     assert new == {m.id for m, _ in received}
     store.engine.dispose()
     again = open_store()
-    again.recent_room_facts(since=T0 - timedelta(days=1))
-    assert again.quarantine.total == 0
+    reads = Recovery(again.engine)
+    reads.recent_room_facts(since=T0 - timedelta(days=1))
+    assert reads.quarantine.total == 0
     (letters,) = rows(again, "select count(*) from dead_letter")[0]
     assert letters == len(dead)
 
@@ -385,8 +389,8 @@ def test_stored_times_come_back_as_the_same_instant_in_utc(open_store: OpenStore
     assert as_utc(stored_received) == received
 
     # What Store hands back to the collector: the same instants, and in UTC.
-    (alert,) = store.open_alerts()
-    (fact,) = store.recent_room_facts(since=ts - timedelta(days=1))
+    (alert,) = Recovery(store.engine).open_alerts()
+    (fact,) = Recovery(store.engine).recent_room_facts(since=ts - timedelta(days=1))
     handed_back = {
         "open_alerts()[0].raised_at": (alert.raised_at, ts),
         "recent_room_facts()[0] received_at": (fact[1], received),
@@ -779,42 +783,31 @@ def test_upgrading_a_database_that_has_messages(database_url: str) -> None:
         engine.dispose()
 
 
-def test_users_are_added_and_found(open_store: OpenStore) -> None:
+def test_users_are_made_and_found_after_a_restart(open_store: OpenStore) -> None:
+    """On both databases, through the one user-creation path (collector/accounts.py)."""
     store = open_store()
     created = datetime(2026, 9, 1, 7, 30, tzinfo=UTC)
-    admin = store.add_user("jdoe", "Jane Doe", "admin", "argon2:xyz", created_at=created)
-    assert (admin.username, admin.role, admin.password_hash, admin.disabled) == (
-        "jdoe",
-        "admin",
-        "argon2:xyz",
-        False,
+    admin = accounts.create_user(
+        store.engine, "jdoe", "Jane Doe", "admin", "a long passphrase", "test", created
     )
+    assert (admin.username, admin.role, admin.disabled) == ("jdoe", "admin", False)
     assert admin.created_at == created
-    auditor = store.add_user("audit", "An Auditor", "auditor", user_id="u-audit", disabled=True)
-    assert auditor.id == "u-audit"
-    assert auditor.password_hash is None
-    assert auditor.created_at.utcoffset() == timedelta(0)
 
     store.engine.dispose()
     reopened = open_store()
-    found = reopened.get_user(admin.id)
-    assert found is not None
-    assert found.model_dump() == admin.model_dump()
-    assert found.created_at.utcoffset() == timedelta(0)
-    by_name = reopened.get_user(username="audit")
-    assert by_name is not None
-    assert (by_name.id, by_name.disabled) == ("u-audit", True)
-    assert reopened.get_user("nobody") is None
-    assert reopened.get_user(username="nobody") is None
+    found = accounts.user_named(reopened.engine, "jdoe")
+    assert found == admin
+    assert found is not None and found.created_at.utcoffset() == timedelta(0)
+    assert accounts.user_named(reopened.engine, "nobody") is None
 
-    with pytest.raises(UserExistsError):
-        reopened.add_user("jdoe", "Another Jane", "staff")
-    with pytest.raises(UserExistsError):
-        reopened.add_user("other", "Other", "staff", user_id="u-audit")
+    with pytest.raises(accounts.UserExistsError):
+        accounts.create_user(
+            reopened.engine, "jdoe", "Another Jane", "staff", "a long passphrase", "test", created
+        )
     with pytest.raises(ValueError, match="role"):
-        reopened.add_user("boss", "Boss", "superuser")
-    with pytest.raises(TypeError):
-        reopened.get_user()
+        accounts.create_user(
+            reopened.engine, "boss", "Boss", "superuser", "a long passphrase", "test", created
+        )
     # The database itself refuses a role outside the three.
     with pytest.raises(IntegrityError, match=r"ck_app_user_role|CHECK"):
         rows(

@@ -132,7 +132,7 @@ def test_an_admin_registers_a_room_and_the_rules_follow(web_stack: WebStack) -> 
     assert api.put("/api/v1/rooms/lincoln/room-7", json={"profile": "nowhere"}).status_code == 422
     assert api.put("/api/v1/rooms/bad site/x", json={}).status_code == 422
     # It survives a restart of the collector's reading of the database.
-    assert web_stack.collector.store.registered_rooms()[("lincoln", "room-7")].profile == "us-mi"
+    assert web_stack.collector.recovery.registered_rooms()[("lincoln", "room-7")].profile == "us-mi"
     subjects = [e.subject for e in audit.entries(web_stack.collector.store.engine)]
     assert "room:lincoln/room-7" in subjects
 

@@ -208,17 +208,17 @@ def test_an_auditor_can_change_nothing(browser: Browser, web_stack: WebStack) ->
 
 def _episode_settled(stack: WebStack, episode_id: str) -> bool:
     """The episode has ended and each of its alert steps so far is stored."""
-    from roomwatch.web import queries
+    from roomwatch.collector.read import alerts, episodes
 
     engine = stack.collector.store.engine
-    episode = queries.episode(engine, episode_id)
+    episode = episodes.episode(engine, episode_id)
     if episode is None or episode.ended_at is None:
         return False
-    ids = [a.alert_id for a in queries.alerts(engine, episode_id=episode_id)]
-    return any(step.state == "acknowledged" for step in queries.alert_steps(engine, ids))
+    ids = [a.alert_id for a in alerts.alerts(engine, episode_id=episode_id)]
+    return any(step.state == "acknowledged" for step in alerts.alert_steps(engine, ids))
 
 
 def _episode_stored(stack: WebStack, episode_id: str) -> bool:
-    from roomwatch.web import queries
+    from roomwatch.collector.read import episodes
 
-    return queries.episode(stack.collector.store.engine, episode_id) is not None
+    return episodes.episode(stack.collector.store.engine, episode_id) is not None

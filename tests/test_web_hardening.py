@@ -23,8 +23,9 @@ import pytest
 from conftest import Broker, wait_until
 from roomwatch.collector import audit
 from roomwatch.collector.config import RoomRegistration
+from roomwatch.collector.read import alerts as stored_alerts
+from roomwatch.collector.read import episodes as stored_episodes
 from roomwatch.collector.service import Change
-from roomwatch.web import queries
 from roomwatch.web.auth import issue_token
 from web_stack import PASSWORD, WebStack
 
@@ -82,7 +83,7 @@ def episode(stack: WebStack) -> str:
     episode_id = f"ep-{room}"
     agent.episode("started", episode_id, datetime.now(UTC) - timedelta(minutes=2))
     engine = stack.collector.store.engine
-    assert wait_until(lambda: queries.episode(engine, episode_id) is not None, 5)
+    assert wait_until(lambda: stored_episodes.episode(engine, episode_id) is not None, 5)
     return episode_id
 
 
@@ -320,7 +321,7 @@ def test_markup_from_the_wire_and_from_users_is_escaped(stack: WebStack) -> None
     agent.episode("started", episode_id, datetime.now(UTC) - timedelta(minutes=1))
     agent.send("event", type="door_closed", episode_id=episode_id, reason="<img src=x onerror=1>")
     engine = stack.collector.store.engine
-    assert wait_until(lambda: queries.episode(engine, episode_id) is not None, 5)
+    assert wait_until(lambda: stored_episodes.episode(engine, episode_id) is not None, 5)
     api = bearer(stack, "sam")
     hostile = "</code><script>alert(1)</script>"
     body = {"version": 0, "record": {"notes": hostile, "initiated_by": '"><b>x</b>'}}
@@ -507,9 +508,9 @@ def test_registering_a_room_twice_and_then_clearing_it(stack: WebStack) -> None:
     # Found: "as the agent reports" with no band kept an empty override in memory that a
     # restart would not have: what the collector judges by must not depend on restarts.
     assert api.put(f"/api/v1/rooms/lincoln/{room}", json={}).status_code == 200
-    assert key not in stack.collector.store.registered_rooms()
+    assert key not in stack.collector.recovery.registered_rooms()
     assert stack.collector.room_registration(key) == RoomRegistration()
-    assert key not in stack.collector._registered
+    assert not stack.collector.book.is_registered(key)
 
 
 def test_acknowledging_an_alert_that_resolved_meanwhile(stack: WebStack) -> None:
@@ -522,7 +523,7 @@ def test_acknowledging_an_alert_that_resolved_meanwhile(stack: WebStack) -> None
     engine = stack.collector.store.engine
 
     def stored_state() -> str | None:
-        record = queries.alert(engine, alert_id)
+        record = stored_alerts.alert(engine, alert_id)
         return record.state if record else None
 
     assert wait_until(lambda: stored_state() == "resolved", 5)

@@ -18,13 +18,13 @@ from pathlib import Path
 import click
 import platformdirs
 
+from roomwatch.collector.accounts import create_user, user_named
 from roomwatch.collector.config import WebSettings, host_calendar
 from roomwatch.collector.service import Collector
 from roomwatch.simulation.engine import Options, Simulation
 from roomwatch.simulation.scenario import Scenario, parse_scenario
 from roomwatch.transport.ports import check_free
 from roomwatch.web.app import WebServer
-from roomwatch.web.auth import create_user
 
 log = logging.getLogger("roomwatch.demo")
 
@@ -119,7 +119,7 @@ def announce(http_url: str) -> None:
 def ensure_demo_user(collector: Collector) -> None:
     """The demo's admin, made once in the demo's own database."""
     engine = collector.store.engine
-    if collector.store.get_user(username=DEMO_USER) is None:
+    if user_named(engine, DEMO_USER) is None:
         create_user(
             engine, DEMO_USER, "Demo admin", "admin", DEMO_PASSWORD, "demo", collector.clock.now()
         )

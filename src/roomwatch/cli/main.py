@@ -658,10 +658,9 @@ def user_add(
     """Add a user who signs in to the web app. Asks for the password (twice)."""
     from datetime import UTC, datetime
 
+    from roomwatch.collector.accounts import UserExistsError, create_user
     from roomwatch.collector.config import CollectorConfig
     from roomwatch.collector.database import migrate
-    from roomwatch.collector.storage import UserExistsError
-    from roomwatch.web.auth import create_user
 
     config = _load(config_file, CollectorConfig)
     if password_stdin:

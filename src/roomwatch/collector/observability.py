@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -66,54 +66,36 @@ class _CountersCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         c = self._c
-        kinds = CounterMetricFamily(
-            "roomwatch_messages", "Valid messages received, by kind.", labels=["kind"]
-        )
-        for kind, n in sorted(c.by_kind.items()):
-            kinds.add_metric([kind], n)
-        yield kinds
+        yield _labelled("roomwatch_messages", "Valid messages received, by kind.", ["kind"],
+                        [((k,), n) for k, n in c.by_kind.items()])  # fmt: skip
         for name, value, help_ in (
-            (
-                "roomwatch_messages_invalid",
-                c.invalid,
-                "Messages that failed validation (dead-lettered).",
-            ),
+            ("roomwatch_messages_invalid", c.invalid,
+             "Messages that failed validation (dead-lettered)."),
             ("roomwatch_messages_duplicate", c.duplicates, "Messages dropped as duplicates by id."),
             ("roomwatch_messages_stored", c.stored, "Messages stored (new ids only)."),
-            (
-                "roomwatch_write_failures",
-                c.write_failures,
-                "Database writes that failed and were retried.",
-            ),
-            (
-                "roomwatch_delivery_failures",
-                c.delivery_failures,
-                "Notification attempts that failed.",
-            ),
+            ("roomwatch_write_failures", c.write_failures,
+             "Database writes that failed and were retried."),
+            ("roomwatch_delivery_failures", c.delivery_failures,
+             "Notification attempts that failed."),
             ("roomwatch_sequence_gaps", c.gaps, "Holes in agents' sequences open past the grace."),
-            (
-                "roomwatch_dead_letters_dropped",
-                c.dead_letters_dropped,
-                "Invalid messages not stored because a dead-letter cap was reached.",
-            ),
-        ):
+            ("roomwatch_dead_letters_dropped", c.dead_letters_dropped,
+             "Invalid messages not stored because a dead-letter cap was reached."),
+        ):  # fmt: skip
             yield CounterMetricFamily(name, help_, value=value)
-        quarantined = CounterMetricFamily(
+        yield _labelled(
             "roomwatch_rows_quarantined",
             "Stored rows the collector could not read (left in place, unused), by table.",
-            labels=["table"],
+            ["table"],
+            [((t,), n) for t, n in dict(c.quarantined).items()],
         )
-        for table, n in sorted(dict(c.quarantined).items()):
-            quarantined.add_metric([table], n)
-        yield quarantined
-        alerts = CounterMetricFamily(
-            "roomwatch_alerts_raised",
-            "Alerts raised, by type and severity.",
-            labels=["type", "severity"],
+        yield _labelled("roomwatch_alerts_raised", "Alerts raised, by type and severity.",
+                        ["type", "severity"], list(c.alerts_by_type.items()))  # fmt: skip
+        yield from self._link_metrics()
+        yield GaugeMetricFamily(
+            "roomwatch_write_queue", "Items waiting for the database.", value=self._queue_depth()
         )
-        for (type_, severity), n in sorted(c.alerts_by_type.items()):
-            alerts.add_metric([type_, severity], n)
-        yield alerts
+
+    def _link_metrics(self) -> Iterator[Metric]:
         if self._takeover is not None:
             yield CounterMetricFamily(
                 "roomwatch_mqtt_disconnects",
@@ -126,13 +108,19 @@ class _CountersCollector(Collector):
                 value=self._takeover.takeovers,
             )
         yield GaugeMetricFamily(
-            "roomwatch_write_queue", "Items waiting for the database.", value=self._queue_depth()
-        )
-        yield GaugeMetricFamily(
             "roomwatch_mqtt_connected",
             "1 when connected to the broker.",
             value=1 if self._connected() else 0,
         )
+
+
+def _labelled(
+    name: str, help_: str, labels: list[str], counts: Iterable[tuple[Sequence[str], int]]
+) -> CounterMetricFamily:
+    family = CounterMetricFamily(name, help_, labels=labels)
+    for key, n in sorted(counts, key=lambda item: tuple(item[0])):
+        family.add_metric(list(key), n)
+    return family
 
 
 class Observability:

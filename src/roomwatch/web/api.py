@@ -9,10 +9,13 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from roomwatch.collector import incidents
+from roomwatch.collector.read import alerts as stored_alerts
+from roomwatch.collector.read import audit_log, people
+from roomwatch.collector.read import episodes as stored_episodes
 from roomwatch.compliance.render import MEDIA_TYPES, ReportFormat
 from roomwatch.compliance.reports import ReportKind
 from roomwatch.core.escalation import AcknowledgeError
-from roomwatch.web import auth, queries, services
+from roomwatch.web import auth, services
 from roomwatch.web.context import ApiUser, Ctx, may, may_read
 from roomwatch.web.schemas import (
     ID_PATTERN,
@@ -95,7 +98,7 @@ def alerts(
     """Newest first. ``open=true``: only alerts not resolved, as the collector holds them now."""
     if open_only:
         return [AlertOut.of_open(a) for a in ctx.collector.open_alerts()[:limit]]
-    return [AlertOut.of_record(r) for r in queries.alerts(ctx.engine, limit=limit)]
+    return [AlertOut.of_record(r) for r in stored_alerts.alerts(ctx.engine, limit=limit)]
 
 
 @router.post(
@@ -120,7 +123,7 @@ def episodes(
     room: Annotated[str | None, Query(max_length=64)] = None,
     limit: Limit = 100,
 ) -> list[EpisodeOut]:
-    return [EpisodeOut.of(e) for e in queries.episodes(ctx.engine, site, room, limit)]
+    return [EpisodeOut.of(e) for e in stored_episodes.episodes(ctx.engine, site, room, limit)]
 
 
 @router.get("/episodes/{episode_id}", responses={404: {"description": "no such episode"}})
@@ -174,7 +177,7 @@ def audit_trail(
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> list[AuditOut]:
     """Newest first; page back with ``before`` (a sequence number)."""
-    return [AuditOut.of(e) for e in queries.audit_entries(ctx.engine, limit, before)]
+    return [AuditOut.of(e) for e in audit_log.audit_entries(ctx.engine, limit, before)]
 
 
 @router.get("/push/key")
@@ -219,7 +222,7 @@ def tokens(ctx: Ctx, user: Annotated[auth.Principal, may("manage_tokens")]) -> l
             last_used_at=t.last_used_at,
             revoked_at=t.revoked_at,
         )
-        for t in queries.tokens(ctx.engine)
+        for t in people.tokens(ctx.engine)
     ]
 
 

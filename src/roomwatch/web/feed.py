@@ -12,9 +12,10 @@ from fastapi.responses import Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from roomwatch.collector.read import people
 from roomwatch.collector.service import Change, Collector
 from roomwatch.core import rules
-from roomwatch.web import auth, queries
+from roomwatch.web import auth
 from roomwatch.web.context import COOKIE, Ctx, PageUser
 from roomwatch.web.live import Event, Hub
 from roomwatch.web.push import PushSender
@@ -40,7 +41,7 @@ class BoardEvents:
 
     def alert(self, t: rules.Transition) -> Event:
         alert = AlertOut.of_open(t.alert, t.state.value)
-        names = queries.display_names(self.collector.store.engine)
+        names = people.display_names(self.collector.store.engine)
         row = self.templates.get_template("_alert_row.html")
         html = row.render(alert=alert, names=names, user=None)
         readonly = row.render(alert=alert, names=names, user=None, readonly=True)

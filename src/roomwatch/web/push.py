@@ -22,10 +22,10 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from py_vapid import Vapid
 from pywebpush import WebPushException, webpush
-from sqlalchemy import Engine, delete, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
-from roomwatch.collector.models import AppUser, PushSubscription
+from roomwatch.collector import push_book
+from roomwatch.collector.read.records import StoredPushSubscription
 from roomwatch.core import rules, wire
 
 log = logging.getLogger(__name__)
@@ -85,27 +85,10 @@ class PushSender:
         self.failed = 0
 
     def subscribe(self, user_id: str, endpoint: str, p256dh: str, auth: str, at: datetime) -> None:
-        with Session(self._engine) as session:
-            existing = session.execute(
-                select(PushSubscription).where(PushSubscription.endpoint == endpoint)  # type: ignore[arg-type]
-            ).scalar_one_or_none()
-            row = existing or PushSubscription(
-                user_id=user_id, endpoint=endpoint, p256dh=p256dh, auth=auth, created_at=at
-            )
-            row.user_id, row.p256dh, row.auth, row.last_error = user_id, p256dh, auth, None
-            session.add(row)
-            session.commit()
+        push_book.subscribe(self._engine, user_id, endpoint, p256dh, auth, at)
 
     def unsubscribe(self, user_id: str, endpoint: str) -> bool:
-        with Session(self._engine) as session:
-            result = session.execute(
-                delete(PushSubscription).where(
-                    PushSubscription.endpoint == endpoint,  # type: ignore[arg-type]
-                    PushSubscription.user_id == user_id,  # type: ignore[arg-type]
-                )
-            )
-            session.commit()
-            return bool(getattr(result, "rowcount", 0))
+        return push_book.unsubscribe(self._engine, user_id, endpoint)
 
     def on_transitions(self, transitions: tuple[rules.Transition, ...]) -> None:
         """Called on a collector thread: queue the pushes, return at once."""
@@ -118,23 +101,14 @@ class PushSender:
 
     def _send_all(self, message: dict[str, Any], severity: wire.Severity) -> None:
         try:
-            with Session(self._engine) as session:
-                subs = list(
-                    session.execute(
-                        select(PushSubscription)
-                        .join(AppUser, AppUser.id == PushSubscription.user_id)  # type: ignore[arg-type]
-                        .where(AppUser.role.in_(ON_CALL_ROLES), AppUser.disabled.is_(False))  # type: ignore[attr-defined]
-                    ).scalars()
-                )
-                for sub in subs:
-                    session.expunge(sub)
+            subs = push_book.of_roles(self._engine, ON_CALL_ROLES)
             for sub in subs:
                 self._send(sub, message, severity)
         except Exception:
             log.exception("Web Push delivery failed; the collector goes on")
 
     def _send(
-        self, sub: PushSubscription, message: dict[str, Any], severity: wire.Severity
+        self, sub: StoredPushSubscription, message: dict[str, Any], severity: wire.Severity
     ) -> None:
         urgency = "high" if severity is wire.Severity.CRITICAL else "normal"
         try:
@@ -160,14 +134,9 @@ class PushSender:
             self.failed += 1
             self._note_error(sub, str(exc))
 
-    def _note_error(self, sub: PushSubscription, error: str) -> None:
+    def _note_error(self, sub: StoredPushSubscription, error: str) -> None:
         log.warning("Web Push to %s failed: %s", _host(sub.endpoint), error)
-        with Session(self._engine) as session:
-            row = session.get(PushSubscription, sub.id)
-            if row is not None:
-                row.last_error = error[:500]
-                session.add(row)
-                session.commit()
+        push_book.note_error(self._engine, sub.id, error)
 
 
 def _host(endpoint: str) -> str:

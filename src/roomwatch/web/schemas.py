@@ -10,8 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
 from roomwatch.collector.database import as_utc
-from roomwatch.collector.models import AlertRecord, AuditEntry, EpisodeRecord
-from roomwatch.collector.service import RoomSnapshot
+from roomwatch.collector.read.records import StoredAlert, StoredAuditEntry, StoredEpisode
+from roomwatch.collector.room_book import RoomSnapshot
 from roomwatch.core import rules
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.policy import StudentBand
@@ -139,12 +139,12 @@ class AlertOut(Out):
         return cls._of(a, state)
 
     @classmethod
-    def of_record(cls, r: AlertRecord) -> AlertOut:
+    def of_record(cls, r: StoredAlert) -> AlertOut:
         """An alert as stored."""
         return cls._of(r, None)
 
     @classmethod
-    def _of(cls, source: rules.OpenAlert | AlertRecord, state: str | None) -> AlertOut:
+    def _of(cls, source: rules.OpenAlert | StoredAlert, state: str | None) -> AlertOut:
         # Same attribute names on both; enum members validate to their string values.
         out = cls.model_validate(source, from_attributes=True)
         update: dict[str, Any] = {"raised_at": as_utc(out.raised_at)}
@@ -165,7 +165,7 @@ class EpisodeOut(Out):
     checkpoint_count: int
 
     @classmethod
-    def of(cls, e: EpisodeRecord) -> EpisodeOut:
+    def of(cls, e: StoredEpisode) -> EpisodeOut:
         started = as_utc(e.started_at)
         ended = as_utc(e.ended_at) if e.ended_at else None
         return cls(
@@ -266,7 +266,7 @@ class AuditOut(Out):
     hash: str
 
     @classmethod
-    def of(cls, e: AuditEntry) -> AuditOut:
+    def of(cls, e: StoredAuditEntry) -> AuditOut:
         return cls(
             seq=e.seq,
             at=as_utc(e.at),

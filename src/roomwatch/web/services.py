@@ -11,13 +11,14 @@ from pydantic import ValidationError
 
 from roomwatch.collector import incidents
 from roomwatch.collector.config import RoomRegistration
+from roomwatch.collector.read import alerts as stored_alerts
+from roomwatch.collector.read import episodes as stored_episodes
 from roomwatch.compliance import verdicts
 from roomwatch.compliance.render import MEDIA_TYPES, ReportFormat, filename, render
 from roomwatch.compliance.reports import ReportKind, build_report
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.policy import StudentBand, available_profiles
 from roomwatch.core.verdict import Verdict
-from roomwatch.web import queries
 from roomwatch.web.context import WebContext
 from roomwatch.web.schemas import AlertOut, EpisodeDetail, EpisodeOut, SampleOut, TimelineOut
 
@@ -73,7 +74,7 @@ def save_incident(
 
 def episode_detail(ctx: WebContext, episode_id: str) -> EpisodeDetail:
     """The episode with its timeline (every event and alert step) and its readings."""
-    ep = queries.episode(ctx.engine, episode_id)
+    ep = stored_episodes.episode(ctx.engine, episode_id)
     if ep is None:
         raise HTTPException(404, f"no episode {episode_id!r}")
     record = incidents.load(ctx.engine, episode_id)
@@ -81,13 +82,15 @@ def episode_detail(ctx: WebContext, episode_id: str) -> EpisodeDetail:
         episode=EpisodeOut.of(ep),
         timeline=[
             TimelineOut(at=i.at, kind=i.kind, text=i.text, severity=i.severity)
-            for i in queries.timeline(ctx.engine, ep)
+            for i in stored_episodes.timeline(ctx.engine, ep)
         ],
         samples=[
             SampleOut(at=s.at, temperature_c=s.temperature_c, lux=s.lux)
-            for s in queries.series(ctx.engine, episode_id)
+            for s in stored_episodes.series(ctx.engine, episode_id)
         ],
-        alerts=[AlertOut.of_record(a) for a in queries.alerts(ctx.engine, episode_id=episode_id)],
+        alerts=[
+            AlertOut.of_record(a) for a in stored_alerts.alerts(ctx.engine, episode_id=episode_id)
+        ],
         record_missing=record.record.missing(),
         verdict=_verdict(ctx, episode_id),
     )

@@ -13,21 +13,19 @@ A lock lasts ``FIRST_LOCK`` (5 minutes), twice as long for each further lock in 
 ``LONGEST_LOCK`` (4 hours); while locked, no password is even checked. A successful
 sign-in clears its pair. Each lock is written to the audit trail; an administrator can lift
 one (account page, or ``roomwatch user unlock NAME``), which is audited too. Time is the
-collector's clock, so tests run it on the virtual clock. The counts live in the database:
-every web process sees them and a restart forgets nothing.
+collector's clock, so tests run it on the virtual clock. The counts live in the database
+(collector/sign_in_log.py): every web process sees them and a restart forgets nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
-from roomwatch.collector import audit
-from roomwatch.collector.database import as_utc
-from roomwatch.collector.models import AppUser, SignInThrottle
+from roomwatch.collector import accounts, audit, sign_in_log
+from roomwatch.collector.read.records import StoredSignInCount
 
 WINDOW = timedelta(minutes=15)
 FIRST_LOCK = timedelta(minutes=5)
@@ -53,58 +51,67 @@ class Lock:
         )
 
 
-def _keys(username: str, address: str) -> dict[str, tuple[str, str | None, str | None]]:
+def _pair_key(username: str, address: str) -> str:
+    return f"pair{_SEP}{username}{_SEP}{address}"
+
+
+def _fresh(username: str, address: str, now: datetime) -> dict[str, StoredSignInCount]:
+    """The three counts one sign-in attempt falls under, as each starts (nothing counted)."""
+
+    def count(key: str, scope: str, name: str | None, addr: str | None) -> StoredSignInCount:
+        return StoredSignInCount(key, scope, name, addr, 0, now, None, 0)
+
     return {
-        "pair": (f"pair{_SEP}{username}{_SEP}{address}", username, address),
-        "address": (f"address{_SEP}{address}", None, address),
-        "user": (f"user{_SEP}{username}", username, None),
+        "pair": count(_pair_key(username, address), "pair", username, address),
+        "address": count(f"address{_SEP}{address}", "address", None, address),
+        "user": count(f"user{_SEP}{username}", "user", username, None),
     }
 
 
-def _lock_of(row: SignInThrottle, now: datetime) -> Lock | None:
-    if row.locked_until is None or as_utc(row.locked_until) <= now:
+def _lock_of(count: StoredSignInCount, now: datetime) -> Lock | None:
+    if count.locked_until is None or count.locked_until <= now:
         return None
-    return Lock(row.scope, row.username, row.address, as_utc(row.locked_until))
+    return Lock(count.scope, count.username, count.address, count.locked_until)
+
+
+def _after_failure(count: StoredSignInCount, now: datetime) -> StoredSignInCount:
+    """The count with one more failure: a fresh window once the last is over, and a lock
+    (twice as long as the one before) at the scope's limit."""
+    if now - count.window_started_at > WINDOW:
+        count = replace(count, failures=0, window_started_at=now)
+    count = replace(count, failures=count.failures + 1)
+    if count.failures >= LIMITS[count.scope] and _lock_of(count, now) is None:
+        length = min(FIRST_LOCK * 2**count.lockouts, LONGEST_LOCK)
+        count = replace(
+            count,
+            locked_until=now + length,
+            lockouts=count.lockouts + 1,
+            failures=0,
+            window_started_at=now,
+        )
+    return count
 
 
 def locked(engine: Engine, username: str, address: str, now: datetime) -> Lock | None:
     """The lock (the longest, if several) that stops ``username`` signing in from
     ``address`` now, or None."""
-    keys = [key for key, _, _ in _keys(username, address).values()]
-    with Session(engine) as session:
-        rows = session.execute(
-            select(SignInThrottle).where(SignInThrottle.key.in_(keys))  # type: ignore[attr-defined]
-        ).scalars()
-        locks = [lock for row in rows if (lock := _lock_of(row, now)) is not None]
+    keys = [count.key for count in _fresh(username, address, now).values()]
+    found = sign_in_log.counts(engine, keys)
+    locks = [lock for count in found if (lock := _lock_of(count, now)) is not None]
     return max(locks, key=lambda lock: lock.until, default=None)
 
 
 def failed(engine: Engine, username: str, address: str, now: datetime) -> Lock | None:
     """Count a failed sign-in; the lock it earned, if any (audited in the same commit)."""
 
-    def work(session: Session) -> list[Lock]:
-        earned = []
-        for scope, (key, name, addr) in _keys(username, address).items():
-            row = session.get(SignInThrottle, key)
-            if row is None:
-                row = SignInThrottle(
-                    key=key, scope=scope, username=name, address=addr, window_started_at=now
-                )
-            if now - as_utc(row.window_started_at) > WINDOW:
-                row.failures = 0
-                row.window_started_at = now
-            row.failures += 1
-            if row.failures >= LIMITS[scope] and _lock_of(row, now) is None:
-                length = min(FIRST_LOCK * 2**row.lockouts, LONGEST_LOCK)
-                row.locked_until = now + length
-                row.lockouts += 1
-                row.failures = 0
-                row.window_started_at = now
-                earned.append(Lock(scope, name, addr, row.locked_until))
-            session.add(row)
-        return earned
+    def earned(steps: list[sign_in_log.Step]) -> list[Lock]:
+        return [
+            Lock(after.scope, after.username, after.address, after.locked_until)
+            for before, after in steps
+            if after.lockouts > before.lockouts and after.locked_until is not None
+        ]
 
-    def changes(earned: list[Lock]) -> list[audit.Change]:
+    def changes(steps: list[sign_in_log.Step]) -> list[audit.Change]:
         return [
             audit.Change(
                 "system",
@@ -119,31 +126,26 @@ def failed(engine: Engine, username: str, address: str, now: datetime) -> Lock |
                     "window_minutes": WINDOW.total_seconds() / 60,
                 },
             )
-            for lock in earned
+            for lock in earned(steps)
         ]
 
-    earned = audit.in_transaction(engine, work, changes, lambda: now)
-    return max(earned, key=lambda lock: lock.until, default=None)
+    fresh = list(_fresh(username, address, now).values())
+    steps = sign_in_log.count_failure(
+        engine, fresh, lambda count: _after_failure(count, now), changes, now
+    )
+    return max(earned(steps), key=lambda lock: lock.until, default=None)
 
 
 def succeeded(engine: Engine, username: str, address: str) -> None:
     """A successful sign-in clears its own pair (not the address or the name: a guesser who
     also knows one password must not wipe the counts against others)."""
-    key = _keys(username, address)["pair"][0]
-    with Session(engine) as session:
-        row = session.get(SignInThrottle, key)
-        if row is not None:
-            session.delete(row)
-            session.commit()
+    sign_in_log.forget(engine, _pair_key(username, address))
 
 
 def current_locks(engine: Engine, now: datetime) -> list[Lock]:
     """Every lock in force, the newest first (the account page lists them)."""
-    with Session(engine) as session:
-        rows = session.execute(
-            select(SignInThrottle).where(SignInThrottle.locked_until.is_not(None))  # type: ignore[union-attr]
-        ).scalars()
-        locks = [lock for row in rows if (lock := _lock_of(row, now)) is not None]
+    found = sign_in_log.with_locks(engine)
+    locks = [lock for count in found if (lock := _lock_of(count, now)) is not None]
     return sorted(locks, key=lambda lock: lock.until, reverse=True)
 
 
@@ -155,20 +157,10 @@ def unlock(
     if username is None and address is None:
         raise ValueError("name a user or an address to unlock")
 
-    def work(session: Session) -> tuple[int, list[Lock]]:
-        clauses = []
-        if username is not None:
-            clauses.append(SignInThrottle.username == username)
-        if address is not None:
-            clauses.append(SignInThrottle.address == address)
-        rows = list(session.execute(select(SignInThrottle).where(or_(*clauses))).scalars())  # type: ignore[arg-type]
-        lifted = [lock for row in rows if (lock := _lock_of(row, now)) is not None]
-        for row in rows:
-            session.delete(row)
-        return len(rows), lifted
+    def lifted(found: list[StoredSignInCount]) -> list[Lock]:
+        return [lock for count in found if (lock := _lock_of(count, now)) is not None]
 
-    def changes(result: tuple[int, list[Lock]]) -> list[audit.Change]:
-        _, lifted = result
+    def changes(found: list[StoredSignInCount]) -> list[audit.Change]:
         return [
             audit.Change(
                 by,
@@ -176,21 +168,17 @@ def unlock(
                 _subject(engine, lock),
                 {"scope": lock.scope, "username": lock.username, "address": lock.address},
             )
-            for lock in lifted
+            for lock in lifted(found)
         ]
 
-    _, lifted = audit.in_transaction(engine, work, changes, lambda: now)
-    return len(lifted)
+    return len(lifted(sign_in_log.forget_naming(engine, username, address, changes, now)))
 
 
 def _subject(engine: Engine, lock: Lock) -> str:
     """``user:ID`` for a known user; otherwise what was locked (a name nobody has, or an
     address)."""
     if lock.username is not None:
-        with Session(engine) as session:
-            user = session.execute(
-                select(AppUser).where(AppUser.username == lock.username)  # type: ignore[arg-type]
-            ).scalar_one_or_none()
+        user = accounts.user_named(engine, lock.username)
         if user is not None:
             return f"user:{user.id}"
         return f"sign_in:{lock.username}"[:300]

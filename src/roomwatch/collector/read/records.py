@@ -161,3 +161,40 @@ class StoredUser:
     role: str
     created_at: datetime
     disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredToken:
+    """An API token (table ``api_token``), without its hash."""
+
+    id: str
+    user_id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPushSubscription:
+    """Where one browser takes Web Push messages (table ``push_subscription``)."""
+
+    id: int
+    user_id: str
+    endpoint: str
+    p256dh: str
+    auth: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSignInCount:
+    """Failed sign-ins counted under one key (table ``sign_in_throttle``)."""
+
+    key: str
+    scope: str
+    username: str | None
+    address: str | None
+    failures: int
+    window_started_at: datetime
+    locked_until: datetime | None
+    lockouts: int

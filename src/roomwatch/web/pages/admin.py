@@ -7,9 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from roomwatch.collector.storage import UserExistsError
+from roomwatch.collector.accounts import UserExistsError
+from roomwatch.collector.read import audit_log, people
+from roomwatch.collector.read import rooms as stored_rooms
 from roomwatch.core.policy import StudentBand, available_profiles, load_profile
-from roomwatch.web import auth, queries, services, throttle
+from roomwatch.web import auth, services, throttle
 from roomwatch.web.context import Ctx, PageUser, WebContext, may, page_may
 from roomwatch.web.pages.common import names, render
 from roomwatch.web.schemas import ID_PATTERN, AuditOut, RoomOut
@@ -30,7 +32,7 @@ def rooms_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
         request,
         "rooms.html",
         user,
-        rooms=queries.rooms(ctx.engine),
+        rooms=stored_rooms.rooms(ctx.engine),
         live=live,
         profiles=[load_profile(p) for p in available_profiles()],
         bands=[b.value for b in StudentBand],
@@ -64,7 +66,7 @@ def register_room(
 def audit_page(
     request: Request, ctx: Ctx, user: Annotated[auth.Principal, page_may("read_audit")]
 ) -> HTMLResponse:
-    entries = [AuditOut.of(e) for e in queries.audit_entries(ctx.engine, 500)]
+    entries = [AuditOut.of(e) for e in audit_log.audit_entries(ctx.engine, 500)]
     return render(ctx, request, "audit.html", user, entries=entries, names=names(ctx))
 
 
@@ -88,8 +90,8 @@ def _account(
         "account.html",
         user,
         status_code,
-        tokens=queries.tokens(ctx.engine) if user.may("manage_tokens") else [],
-        users=queries.users(ctx.engine),
+        tokens=people.tokens(ctx.engine) if user.may("manage_tokens") else [],
+        users=people.users(ctx.engine),
         locks=throttle.current_locks(ctx.engine, ctx.now()) if admin else [],
         now=ctx.now(),
         **values,

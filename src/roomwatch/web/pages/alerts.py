@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from roomwatch.collector.read import alerts as stored_alerts
 from roomwatch.core.escalation import AcknowledgeError
-from roomwatch.web import auth, queries, services
+from roomwatch.web import auth, services
 from roomwatch.web.context import Ctx, PageUser, may
 from roomwatch.web.pages.common import names, render
 from roomwatch.web.schemas import AlertOut, RoomOut
@@ -29,7 +30,7 @@ def alerts_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
     live_ids = {a.alert_id for a in live}
     history = [
         AlertOut.of_record(r)
-        for r in queries.alerts(ctx.engine, limit=200)
+        for r in stored_alerts.alerts(ctx.engine, limit=200)
         if r.alert_id not in live_ids
     ]
     return render(ctx, request, "alerts.html", user, alerts=live, history=history, names=names(ctx))
@@ -46,7 +47,7 @@ def acknowledge(
         alert = services.acknowledge_alert(ctx, alert_id, user.user_id)
     except AcknowledgeError:
         # Already taken, or no longer open: show the alert as it now stands.
-        record = queries.alert(ctx.engine, alert_id)
+        record = stored_alerts.alert(ctx.engine, alert_id)
         if record is None:
             raise HTTPException(404, "no such alert") from None
         alert = AlertOut.of_record(record)

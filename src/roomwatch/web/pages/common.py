@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from roomwatch.web import auth, queries
+from roomwatch.collector.read import people
+from roomwatch.web import auth
 from roomwatch.web.context import WebContext
 
 
@@ -29,4 +30,4 @@ def render(
 
 def names(ctx: WebContext) -> dict[str, str]:
     """Display names by user id, for the pages that show who did what."""
-    return queries.display_names(ctx.engine)
+    return people.display_names(ctx.engine)

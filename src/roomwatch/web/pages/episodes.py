@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from roomwatch.collector import incidents
+from roomwatch.collector.read import episodes as stored_episodes
 from roomwatch.core.incident import FIELD_LABELS, NotificationMethod
-from roomwatch.web import auth, charts, queries, services
+from roomwatch.web import auth, charts, services
 from roomwatch.web.context import Ctx, PageUser, WebContext, may
 from roomwatch.web.pages import record_form
 from roomwatch.web.pages.common import render
@@ -21,7 +22,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/episodes")
 def episodes_page(request: Request, ctx: Ctx, user: PageUser) -> HTMLResponse:
-    found = [EpisodeOut.of(e) for e in queries.episodes(ctx.engine, limit=200)]
+    found = [EpisodeOut.of(e) for e in stored_episodes.episodes(ctx.engine, limit=200)]
     return render(ctx, request, "episodes.html", user, episodes=found)
 
 
@@ -61,7 +62,7 @@ def _record_form(
     status_code: int = 200,
     saved: bool = False,
 ) -> HTMLResponse:
-    ep = queries.episode(ctx.engine, episode_id)
+    ep = stored_episodes.episode(ctx.engine, episode_id)
     if ep is None:
         raise HTTPException(404, f"no episode {episode_id!r}")
     return render(

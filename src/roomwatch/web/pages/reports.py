@@ -8,9 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from roomwatch.collector.read import rooms as stored_rooms
 from roomwatch.compliance.render import ReportFormat
 from roomwatch.compliance.reports import ReportKind
-from roomwatch.web import auth, queries, services
+from roomwatch.web import auth, services
 from roomwatch.web.context import Ctx, page_may
 from roomwatch.web.pages.common import render
 
@@ -22,7 +23,7 @@ ReportReader = Annotated[auth.Principal, page_may("download_reports")]
 @router.get("/reports")
 def reports_page(request: Request, ctx: Ctx, user: ReportReader) -> HTMLResponse:
     today = ctx.now().date()
-    sites = sorted({room.site for room, _ in queries.rooms(ctx.engine)})
+    sites = sorted({room.site for room, _ in stored_rooms.rooms(ctx.engine)})
     return render(
         ctx,
         request,
