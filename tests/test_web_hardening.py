@@ -180,6 +180,9 @@ def test_pages_and_the_api_refuse_the_same_roles(stack: WebStack) -> None:
         assert bearer(stack, "sam").get(path).status_code == 403, path
         assert bearer(stack, "aud").get(path).status_code == 200, path
         assert stranger.get(path).status_code == 401, path
+    # The role is checked before the query: a refused reader learns nothing from a 422.
+    assert staff.get("/reports/download?kind=nonsense").status_code == 403
+    assert bearer(stack, "sam").get("/api/v1/reports/nonsense").status_code == 403
 
 
 def test_an_unknown_profile_or_band_is_refused_on_the_page_and_in_the_api(
