@@ -160,6 +160,47 @@ def test_a_user_name_with_a_nul_byte_is_just_a_wrong_sign_in(stack: WebStack) ->
         assert answer.status_code == 401
 
 
+# ------------------------------------------------------------------ roles
+
+
+def test_pages_and_the_api_refuse_the_same_roles(stack: WebStack) -> None:
+    """The audit trail and reports are for admins and auditors, on a page or through the API;
+    a page asked for signed out goes to the sign-in page."""
+    reads = ["/audit", "/reports", "/reports/download?kind=episodes&from=2026-08-01&to=2026-09-01"]
+    staff, _ = signed_in(stack, "sam")
+    auditor, _ = signed_in(stack, "aud")
+    stranger = httpx.Client(base_url=stack.url, follow_redirects=False, timeout=10)
+    stack.closers.append(stranger.close)
+    for path in reads:
+        assert staff.get(path).status_code == 403, path
+        assert auditor.get(path).status_code == 200, path
+        assert stranger.get(path).headers.get("location") == "/login", path
+    api_reads = ["/api/v1/audit", "/api/v1/reports/episodes?from=2026-08-01&to=2026-09-01"]
+    for path in api_reads:
+        assert bearer(stack, "sam").get(path).status_code == 403, path
+        assert bearer(stack, "aud").get(path).status_code == 200, path
+        assert stranger.get(path).status_code == 401, path
+    # The role is checked before the query: a refused reader learns nothing from a 422.
+    assert staff.get("/reports/download?kind=nonsense").status_code == 403
+    assert bearer(stack, "sam").get("/api/v1/reports/nonsense").status_code == 403
+
+
+def test_an_unknown_profile_or_band_is_refused_on_the_page_and_in_the_api(
+    stack: WebStack,
+) -> None:
+    admin, csrf = signed_in(stack, "ada")
+    for form in ({"profile": "xx-nowhere"}, {"student_band": "kindergarten"}):
+        data = {"csrf_token": csrf, "site": "lincoln", "room": "r-refused", **form}
+        answer = admin.post("/rooms", data=data)
+        assert answer.status_code == 400, form
+        assert "cannot register lincoln/r-refused" in answer.text
+    api = bearer(stack, "ada")
+    answer = api.put("/api/v1/rooms/lincoln/r-refused", json={"profile": "xx-nowhere"})
+    assert answer.status_code == 422
+    assert "unknown profile 'xx-nowhere'" in answer.json()["detail"]
+    assert stack.collector.room_snapshot(("lincoln", "r-refused")) is None
+
+
 # ------------------------------------------------------------------ hostile input
 
 

@@ -3,26 +3,20 @@ a session cookie (with the CSRF header for changes) or a bearer API token."""
 
 from __future__ import annotations
 
-import logging
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
-from pydantic import ValidationError
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from roomwatch.collector import incidents
-from roomwatch.collector.config import RoomRegistration
 from roomwatch.collector.read import alerts as stored_alerts
 from roomwatch.collector.read import audit_log, people
 from roomwatch.collector.read import episodes as stored_episodes
-from roomwatch.compliance import verdicts
-from roomwatch.compliance.render import ReportFormat, filename, render
-from roomwatch.compliance.reports import ReportKind, build_report
+from roomwatch.compliance.render import MEDIA_TYPES, ReportFormat
+from roomwatch.compliance.reports import ReportKind
 from roomwatch.core.escalation import AcknowledgeError
-from roomwatch.core.policy import available_profiles
-from roomwatch.core.verdict import Verdict
-from roomwatch.web import auth
-from roomwatch.web.context import ApiUser, Ctx, may, may_read_audit
+from roomwatch.web import auth, services
+from roomwatch.web.context import ApiUser, Ctx, may, may_read
 from roomwatch.web.schemas import (
     ID_PATTERN,
     AlertOut,
@@ -36,13 +30,9 @@ from roomwatch.web.schemas import (
     RecordOut,
     RoomOut,
     RoomRegistrationIn,
-    SampleOut,
-    TimelineOut,
     TokenIn,
     TokenOut,
 )
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
 
@@ -90,12 +80,9 @@ def register_room(
 ) -> RoomOut:
     """Register a room, or change its policy profile and student band."""
     try:
-        settings = RoomRegistration(profile=body.profile, student_band=body.student_band)
-    except ValidationError:
-        raise HTTPException(
-            422, f"unknown profile {body.profile!r}; known: {', '.join(available_profiles())}"
-        ) from None
-    ctx.collector.register_room(site, room, settings, user.user_id)
+        services.register_room(ctx, site, room, body.profile, body.student_band, user.user_id)
+    except services.UnknownProfileError as exc:
+        raise HTTPException(422, str(exc)) from None
     state = ctx.collector.room_snapshot((site, room))
     assert state is not None
     return RoomOut.of(state, ctx.now())
@@ -123,10 +110,9 @@ def acknowledge(
 ) -> AlertOut:
     """Take an open alert: recorded with who and when; escalation stops."""
     try:
-        transition = ctx.collector.acknowledge(alert_id, user.user_id)
+        return services.acknowledge_alert(ctx, alert_id, user.user_id)
     except AcknowledgeError as exc:
         raise HTTPException(404, str(exc)) from None
-    return AlertOut.of_open(transition.alert, transition.state.value)
 
 
 @router.get("/episodes")
@@ -140,41 +126,10 @@ def episodes(
     return [EpisodeOut.of(e) for e in stored_episodes.episodes(ctx.engine, site, room, limit)]
 
 
-def episode_detail(ctx: Ctx, episode_id: str) -> EpisodeDetail:
-    ep = stored_episodes.episode(ctx.engine, episode_id)
-    if ep is None:
-        raise HTTPException(404, f"no episode {episode_id!r}")
-    record = incidents.load(ctx.engine, episode_id)
-    return EpisodeDetail(
-        episode=EpisodeOut.of(ep),
-        timeline=[
-            TimelineOut(at=i.at, kind=i.kind, text=i.text, severity=i.severity)
-            for i in stored_episodes.timeline(ctx.engine, ep)
-        ],
-        samples=[
-            SampleOut(at=s.at, temperature_c=s.temperature_c, lux=s.lux)
-            for s in stored_episodes.series(ctx.engine, episode_id)
-        ],
-        alerts=[
-            AlertOut.of_record(a) for a in stored_alerts.alerts(ctx.engine, episode_id=episode_id)
-        ],
-        record_missing=record.record.missing(),
-        verdict=_verdict(ctx, episode_id),
-    )
-
-
-def _verdict(ctx: Ctx, episode_id: str) -> Verdict | None:
-    try:
-        return verdicts.verdict(ctx.engine, episode_id, ctx.collector.config, ctx.now())
-    except Exception:  # the page still shows the facts; the failure is loud in the log
-        log.exception("cannot compute the verdict on episode %s", episode_id)
-        return None
-
-
 @router.get("/episodes/{episode_id}", responses={404: {"description": "no such episode"}})
 def episode(episode_id: EpisodeId, ctx: Ctx, user: ApiUser) -> EpisodeDetail:
     """The episode with its timeline (every event and alert step) and its readings."""
-    return episode_detail(ctx, episode_id)
+    return services.episode_detail(ctx, episode_id)
 
 
 def _record_out(stored: incidents.StoredIncident) -> RecordOut:
@@ -190,10 +145,7 @@ def _record_out(stored: incidents.StoredIncident) -> RecordOut:
 
 @router.get("/episodes/{episode_id}/record", responses={404: {"description": "no such episode"}})
 def get_record(episode_id: EpisodeId, ctx: Ctx, user: ApiUser) -> RecordOut:
-    try:
-        return _record_out(incidents.load(ctx.engine, episode_id))
-    except incidents.UnknownEpisodeError as exc:
-        raise HTTPException(404, str(exc)) from None
+    return _record_out(services.load_incident(ctx, episode_id))
 
 
 @router.put(
@@ -211,11 +163,7 @@ def save_record(
 ) -> RecordOut:
     """Save the incident record (send the version you loaded; 409 if someone saved since)."""
     try:
-        stored = incidents.save(
-            ctx.engine, episode_id, body.record, user.user_id, body.version, ctx.now
-        )
-    except incidents.UnknownEpisodeError as exc:
-        raise HTTPException(404, str(exc)) from None
+        stored = services.save_incident(ctx, episode_id, body.record, user.user_id, body.version)
     except incidents.StaleRecordError as exc:
         raise HTTPException(409, str(exc)) from None
     return _record_out(stored)
@@ -224,7 +172,7 @@ def save_record(
 @router.get("/audit")
 def audit_trail(
     ctx: Ctx,
-    user: Annotated[auth.Principal, Depends(may_read_audit)],
+    user: Annotated[auth.Principal, may_read("read_audit")],
     limit: Limit = 200,
     before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> list[AuditOut]:
@@ -311,39 +259,6 @@ def revoke_token(
     return Response(status_code=204)
 
 
-#: The longest period one report covers (a school year and then some).
-MAX_REPORT_DAYS = 400
-
-
-def report_file(
-    ctx: Ctx, kind: ReportKind, site: str | None, start: date, end: date, fmt: ReportFormat
-) -> Response:
-    """Build and render a report (shared by the API and the Reports page)."""
-    if end < start:
-        raise HTTPException(422, "the period ends before it starts")
-    if (end - start).days > MAX_REPORT_DAYS:
-        raise HTTPException(422, f"a report covers at most {MAX_REPORT_DAYS} days")
-    if not (start.year >= MIN_YEAR and end.year <= MAX_YEAR):
-        raise HTTPException(422, f"dates must fall in {MIN_YEAR}-{MAX_YEAR}")
-    report = build_report(ctx.engine, kind, site, start, end, ctx.collector.config, ctx.now())
-    return Response(
-        render(report, fmt),
-        media_type=MEDIA_TYPES[fmt],
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename(report, fmt)}"',
-            "X-Audit-Chain-Head": report.audit_chain_head,
-        },
-    )
-
-
-MIN_YEAR, MAX_YEAR = 2000, 2100
-MEDIA_TYPES = {
-    ReportFormat.CSV: "text/csv",
-    ReportFormat.JSON: "application/json",
-    ReportFormat.PDF: "application/pdf",
-}
-
-
 @router.get(
     "/reports/{kind}",
     responses={
@@ -354,7 +269,7 @@ MEDIA_TYPES = {
 def report(
     kind: ReportKind,
     ctx: Ctx,
-    user: Annotated[auth.Principal, Depends(may_read_audit)],
+    user: Annotated[auth.Principal, may_read("download_reports")],
     start: Annotated[date, Query(alias="from")],
     end: Annotated[date, Query(alias="to")],
     site: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
@@ -362,4 +277,4 @@ def report(
 ) -> Response:
     """A compliance report (docs/compliance.md) as CSV, JSON or PDF; the audit chain head it
     was made from is in the X-Audit-Chain-Head header and inside the file."""
-    return report_file(ctx, kind, site, start, end, format)
+    return services.report_file(ctx, kind, site, start, end, format)

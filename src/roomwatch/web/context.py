@@ -98,6 +98,26 @@ async def offered_csrf(request: Request) -> str | None:
     return offered
 
 
+#: Reading rights (auth.CAN_CHANGE holds the changes): who may, and the refusal otherwise.
+READS = {
+    "read_audit": (auth.CAN_READ_AUDIT, "only admins and auditors read the audit trail"),
+    "download_reports": (auth.CAN_READ_AUDIT, "only admins and auditors download reports"),
+}
+
+
+def permit(user: auth.Principal, action: str) -> auth.Principal:
+    """The one role check every route makes: 403 unless the user's role may do ``action``."""
+    if action in READS:
+        roles, refusal = READS[action]
+        allowed = user.role in roles
+    else:
+        allowed = user.may(action)
+        refusal = f"a {user.role} may not {action.replace('_', ' ')}"
+    if not allowed:
+        raise HTTPException(403, refusal)
+    return user
+
+
 def may(action: str) -> object:
     """A dependency: the user may do ``action``, and (for a cookie session) the request
     carries the session's CSRF token."""
@@ -105,11 +125,29 @@ def may(action: str) -> object:
     async def check(request: Request, user: MaybeUser) -> auth.Principal:
         if user is None:
             raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
-        if not user.may(action):
-            raise HTTPException(403, f"a {user.role} may not {action.replace('_', ' ')}")
+        permit(user, action)
         if not auth.csrf_ok(user, await offered_csrf(request)):
             raise HTTPException(403, "the form is stale or forged (CSRF token); reload the page")
         return user
+
+    return Depends(check)
+
+
+def may_read(action: str) -> object:
+    """A dependency for an API read: signed in (401 if not) and allowed ``action``. No
+    CSRF token: a read changes nothing."""
+
+    def check(user: ApiUser) -> auth.Principal:
+        return permit(user, action)
+
+    return Depends(check)
+
+
+def page_may(action: str) -> object:
+    """A dependency for a page: signed in (else to the sign-in page) and allowed ``action``."""
+
+    def check(user: PageUser) -> auth.Principal:
+        return permit(user, action)
 
     return Depends(check)
 
@@ -126,9 +164,3 @@ def same_origin(request: Request) -> bool:
         return True
     host = request.headers.get("x-forwarded-host") or request.headers.get("host", "")
     return origin != "null" and origin.split("://", 1)[-1] == host
-
-
-def may_read_audit(user: ApiUser) -> auth.Principal:
-    if user.role not in auth.CAN_READ_AUDIT:
-        raise HTTPException(403, "only admins and auditors read the audit trail")
-    return user
