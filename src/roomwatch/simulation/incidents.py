@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from roomwatch.core.room_view import SILENCE_INTERVALS
 from roomwatch.core.wire import AlertType
@@ -217,42 +218,55 @@ def _seclusion(room: RoomDay, cue: Cue) -> Script:
     return Script(f"door closed with no staff for {away:g} s", (prohibited, lapse))
 
 
-def _bad_reading(
-    room: RoomDay, cue: Cue, kind: AlertType, input_: str, value: float, note: str, what: str
-) -> Script:
-    """``input_`` reads ``value`` for a while, then is back at rest."""
-    room.set(cue.at, note, **{input_: value})
-    room.set(cue.at + READING_S, **{input_: REST[input_]})
+@dataclass(frozen=True)
+class _BadReading:
+    """A reading out of the profile's range: the input, the profile's limit, the bad
+    value drawn from it, what happens, and how the record says it."""
+
+    input: str
+    limit: Callable[[RoomDay], float | None]
+    bad: Callable[[float], float]
+    note: str
+    says: str  # formatted with the value, the limit and the duration
+
+
+_READINGS: dict[AlertType, _BadReading] = {
+    AlertType.TEMPERATURE_OUT_OF_RANGE: _BadReading(
+        "temperature_c",
+        lambda r: r.profile.environment.temperature_c.max,
+        lambda top: top + 1.5,
+        "the heating runs away",
+        "{value:g} °C for {s} s (max {limit:g})",
+    ),
+    AlertType.LIGHT_BELOW_MINIMUM: _BadReading(
+        "lux",
+        lambda r: r.profile.environment.lux_min,
+        lambda least: least / 2,
+        "the lights go out",
+        "{value:g} lux for {s} s (min {limit:g})",
+    ),
+    AlertType.VENTILATION_POOR: _BadReading(
+        "co2_ppm",
+        lambda r: r.profile.environment.co2_max_ppm,
+        lambda most: most + 400,
+        "the ventilation stops",
+        "CO2 {value:g} ppm for {s} s (max {limit:g})",
+    ),
+}
+
+
+def _bad_reading(kind: AlertType, room: RoomDay, cue: Cue) -> Script:
+    """The reading of ``kind`` out of range for a while, then back at rest."""
+    r = _READINGS[kind]
+    limit = r.limit(room)
+    assert limit is not None
+    value = r.bad(limit)
+    room.set(cue.at, r.note, **{r.input: value})
+    room.set(cue.at + READING_S, **{r.input: REST[r.input]})
+    what = r.says.format(value=value, limit=limit, s=READING_S)
     return Script(
         what, (expect(kind, cue.at, cue.timing.reading_s, "the next sample and telemetry"),)
     )
-
-
-def _hot(room: RoomDay, cue: Cue) -> Script:
-    top = room.profile.environment.temperature_c.max
-    assert top is not None
-    hot = top + 1.5
-    what = f"{hot:g} °C for {READING_S} s (max {top:g})"
-    kind = AlertType.TEMPERATURE_OUT_OF_RANGE
-    return _bad_reading(room, cue, kind, "temperature_c", hot, "the heating runs away", what)
-
-
-def _dark(room: RoomDay, cue: Cue) -> Script:
-    least = room.profile.environment.lux_min
-    assert least is not None
-    dark = least / 2
-    what = f"{dark:g} lux for {READING_S} s (min {least:g})"
-    kind = AlertType.LIGHT_BELOW_MINIMUM
-    return _bad_reading(room, cue, kind, "lux", dark, "the lights go out", what)
-
-
-def _stale(room: RoomDay, cue: Cue) -> Script:
-    most = room.profile.environment.co2_max_ppm
-    assert most is not None
-    stale = most + 400
-    what = f"CO2 {stale:g} ppm for {READING_S} s (max {most:g})"
-    kind = AlertType.VENTILATION_POOR
-    return _bad_reading(room, cue, kind, "co2_ppm", stale, "the ventilation stops", what)
 
 
 _TRIGGERS: dict[AlertType, Callable[[RoomDay, Cue], Script]] = {
@@ -261,9 +275,7 @@ _TRIGGERS: dict[AlertType, Callable[[RoomDay, Cue], Script]] = {
     AlertType.DOOR_LOCKED_WHILE_OCCUPIED: _door_locked,
     AlertType.MONITORING_LAPSE: _lapse,
     AlertType.SECLUSION_PROHIBITED: _seclusion,
-    AlertType.TEMPERATURE_OUT_OF_RANGE: _hot,
-    AlertType.LIGHT_BELOW_MINIMUM: _dark,
-    AlertType.VENTILATION_POOR: _stale,
+    **{kind: partial(_bad_reading, kind) for kind in _READINGS},
 }
 
 
