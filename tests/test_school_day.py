@@ -13,14 +13,11 @@ from roomwatch.cli.main import main
 from roomwatch.core.episode_watch import WatchRules
 from roomwatch.core.policy import StudentBand, load_profile
 from roomwatch.core.wire import AlertType, Severity
+from roomwatch.simulation.day_record import SchoolDay
 from roomwatch.simulation.engine import simulate
+from roomwatch.simulation.incidents import INCIDENT_KINDS
 from roomwatch.simulation.report import Alert, Episode, Result
-from roomwatch.simulation.school_day import (
-    INCIDENT_KINDS,
-    SchoolDay,
-    generate,
-    parse_room_profile,
-)
+from roomwatch.simulation.school_day import generate, parse_room_profile
 from roomwatch.simulation.truth import DayTruth, judge_day
 
 SEEDS = (1, 2, 3)

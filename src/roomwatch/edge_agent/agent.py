@@ -23,20 +23,12 @@ from roomwatch.core.policy import load_profile
 from roomwatch.edge_agent.commands import CommandGate
 from roomwatch.edge_agent.devices import RoomDevices
 from roomwatch.edge_agent.outbox import Outbox, OutboxError
+from roomwatch.edge_agent.wire_bounds import within_contract
 from roomwatch.firmware_config.schema import AgentConfig
 from roomwatch.hardware.camera import CameraInput, CameraReading, Verdict
 from roomwatch.hardware.readings import PresenceReading, PresenceSensor, Reading, SampledSensor
 
 log = logging.getLogger(__name__)
-
-
-def _contract_bounds(field: str) -> tuple[float | None, float | None]:
-    """The wire contract's bounds for a telemetry field (one source of truth: wire.py)."""
-    low = high = None
-    for constraint in wire.Telemetry.model_fields[field].metadata:
-        low = getattr(constraint, "ge", low)
-        high = getattr(constraint, "le", high)
-    return low, high
 
 
 #: Which telemetry field each sampled sensor fills.
@@ -262,16 +254,7 @@ class RoomAgent:
                 self.publish_event(type_, fields)
             case room.PublishEpisode(event="checkpoint"):
                 log.warning("%s: %s due (%s)", self.where, action.reason, action.episode_id)
-                self._queue(
-                    wire.Episode,
-                    {
-                        "event": wire.EpisodeEvent.CHECKPOINT,
-                        "episode_id": action.episode_id,
-                        "started_at": action.started_at,
-                        "ended_at": None,
-                        "reason": action.reason,
-                    },
-                )
+                self._queue_episode(action, wire.EpisodeEvent.CHECKPOINT, None)
             case room.PublishEpisode():
                 log.info(
                     "%s: episode %s %s (%s)",
@@ -286,20 +269,26 @@ class RoomAgent:
                     )
                 else:
                     self.outbox.save_episode(None)
-                self._queue(
-                    wire.Episode,
-                    {
-                        "event": wire.EpisodeEvent(action.event),
-                        "episode_id": action.episode_id,
-                        "started_at": action.started_at,
-                        "ended_at": action.ended_at,
-                        "reason": action.reason,
-                    },
-                )
+                self._queue_episode(action, wire.EpisodeEvent(action.event), action.ended_at)
             case room.PublishTelemetry():
                 self.publish_telemetry()
             case _:
                 pass
+
+    def _queue_episode(
+        self, action: room.PublishEpisode, event: wire.EpisodeEvent, ended_at: datetime | None
+    ) -> None:
+        """Queue one episode message; a checkpoint is sent with no end."""
+        self._queue(
+            wire.Episode,
+            {
+                "event": event,
+                "episode_id": action.episode_id,
+                "started_at": action.started_at,
+                "ended_at": ended_at,
+                "reason": action.reason,
+            },
+        )
 
     def _set_permit(self, granted: bool) -> None:
         if self.devices.lock_permit is not None:
@@ -408,7 +397,7 @@ class RoomAgent:
             for name, field in TELEMETRY_FIELDS.items():
                 reading = self.readings.get(name)
                 if reading is not None:
-                    values[field] = self._within_contract(field, reading.value)
+                    values[field] = within_contract(field, reading.value, self.where)
             self._queue(
                 wire.Telemetry,
                 {
@@ -422,26 +411,6 @@ class RoomAgent:
                     "vacated_at": s.vacated_at,
                 },
             )
-
-    def _within_contract(self, field: str, value: float | None) -> float | None:
-        """A reading the wire contract cannot carry (a sensor gone wild) goes as null, loudly:
-        one bad number must never stop telemetry, nor the tick that feeds the watchdog."""
-        if value is None:
-            return None
-        low, high = _contract_bounds(field)
-        if (
-            (low is not None and value < low)
-            or (high is not None and value > high)
-            or value != value
-        ):
-            log.error(
-                "%s: %s reading %r is outside the wire contract; sent as null",
-                self.where,
-                field,
-                value,
-            )
-            return None
-        return value
 
     def status(self, state: str) -> wire.Status:
         return wire.Status.model_validate(

@@ -57,15 +57,7 @@ class AgentService:
         self.stop_event = threading.Event()
         self.devices = build_devices(config, pin_factory)
         self.environment = environment
-        presence: PresenceSensor | None
-        if environment is not None:
-            sensors = environment.sampled_sensors(pin_factory) if sensors is None else sensors
-            presence = environment.presence()
-        else:
-            sensors = (
-                build_sampled_sensors(config.sensors, pin_factory) if sensors is None else sensors
-            )
-            presence = build_presence(config.sensors)
+        sensors, presence = _build_sensors(config, pin_factory, sensors, environment)
         if camera is None and config.sensors.camera is not None:
             camera = _build_camera(config, mock=environment is not None)
         self.outbox = Outbox(config.state_dir / "agent.db", config.outbox_capacity)
@@ -201,6 +193,21 @@ class AgentService:
 
     def _on_message(self, topic: str, payload: bytes) -> None:
         self.agent.on_message(topic, payload)
+
+
+def _build_sensors(
+    config: AgentConfig,
+    pin_factory: Factory | None,
+    sensors: Mapping[str, SampledSensor] | None,
+    environment: MockEnvironment | None,
+) -> tuple[Mapping[str, SampledSensor], PresenceSensor | None]:
+    """The sampled sensors (``sensors`` if given) and presence: on ``environment``'s fake
+    chips if there is one, else on the real buses."""
+    if environment is not None:
+        sampled = environment.sampled_sensors(pin_factory) if sensors is None else sensors
+        return sampled, environment.presence()
+    sampled = build_sampled_sensors(config.sensors, pin_factory) if sensors is None else sensors
+    return sampled, build_presence(config.sensors)
 
 
 def _build_camera(config: AgentConfig, mock: bool) -> CameraInput:

@@ -3,7 +3,7 @@ incidents went unalerted, and which alerts nothing explains.
 
 An alert is *explained* when an injected incident in its room expects an alert of its
 type and the alert was raised within that expectation's window (from the trigger to
-its deadline, school_day.py). An expectation no alert met is a *missed* incident. An
+its deadline, incidents.py). An expectation no alert met is a *missed* incident. An
 alert no expectation explains is *unexplained*: in a day of ordinary use, a false alarm
 (or a late one) until shown otherwise.
 """
@@ -15,10 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from roomwatch.core.wire import AlertType, Severity
+from roomwatch.simulation.day_record import Expected, Incident, SchoolDay, episode_slack_s
+from roomwatch.simulation.day_record import settle_s as _settle_s
 from roomwatch.simulation.expect import clock
 from roomwatch.simulation.report import Alert, Result
-from roomwatch.simulation.school_day import Expected, Incident, SchoolDay, episode_slack_s
-from roomwatch.simulation.school_day import settle_s as _settle_s
 
 
 @dataclass(frozen=True)
