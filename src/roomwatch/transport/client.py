@@ -201,6 +201,12 @@ class MqttLink:
         self._will = will
         #: Unexpected disconnects, and whether they add up to someone using our client id.
         self.takeover = TakeoverWatch()
+        self._tls_problem: str | None = None
+        self._tls_said: tuple[str, float] | None = None
+        self._wire_client()
+
+    def _wire_client(self) -> None:
+        """paho's logger, pacing and callbacks."""
         paho_log = logging.getLogger(f"{__name__}.paho.{self.client_id}")
         paho_log.addFilter(self._quiet_after_stop)
         self.client.enable_logger(paho_log)
@@ -215,8 +221,6 @@ class MqttLink:
         # it first, so a TLS failure is named as one (not "broker unreachable").
         self._paho_reconnect = self.client.reconnect
         self.client.reconnect = self._reconnect  # type: ignore[method-assign]
-        self._tls_problem: str | None = None
-        self._tls_said: tuple[str, float] | None = None
 
     # ------------------------------------------------------------------ control
 
