@@ -3,6 +3,7 @@ compliance/verdicts.py."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,14 +27,8 @@ def keep_verdicts(engine: Engine, found: Iterable[VerdictToKeep]) -> None:
     """Store each verdict with its episode (replacing the one kept before)."""
     with Session(engine) as session:
         for v in found:
-            session.merge(
-                EpisodeVerdictRow(
-                    episode_id=v.episode_id,
-                    outcome=v.outcome,
-                    computed_at=v.computed_at,
-                    body=v.body,
-                )
-            )
+            # The fields are the row's columns, by name.
+            session.merge(EpisodeVerdictRow(**dataclasses.asdict(v)))
         session.commit()
 
 
