@@ -417,3 +417,23 @@ def test_the_report_command_writes_each_format(filled: tuple[Engine, str], tmp_p
         main, ["report", "district", "--from", "2026-11-30", "--to", "2026-11-01", "--db", url]
     )
     assert result.exit_code == 1 and "ends (2026-11-01) before it starts" in result.output
+
+
+def test_incident_records_are_read_through_the_read_side(tmp_path: Path) -> None:
+    """The public replacement for collector/incidents.py's private row conversion: plain
+    records, times in UTC though SQLite hands them back naive."""
+    from roomwatch.collector.read import incident_records
+
+    engine = open_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    t0 = datetime(2026, 2, 2, 15, tzinfo=UTC)
+    end = t0 + timedelta(minutes=20)
+    Store(engine).write_batch([(m, t0) for m in episode_messages("s", "r", "s.r.e1", t0, end, 1)])
+    incidents.save(engine, "s.r.e1", full_record("S001", t0), "u-teacher", 0, lambda: end)
+    (found,) = incident_records.incidents_of(engine, ["s.r.e1", "s.r.none"]).values()
+    assert (found.version, found.updated_by, found.updated_at) == (1, "u-teacher", end)
+    assert found.record.parent_notified_at == t0 and found.record.student_ref == "S001"
+    ((episode, same),) = incident_records.records_of_student(engine, "S001")
+    assert (episode.episode_id, episode.started_at, same) == ("s.r.e1", t0, found)
+    (entry,) = incident_records.incident_history(engine, ["s.r.e1"])
+    assert (entry.action, entry.actor, entry.at) == ("incident.created", "u-teacher", end)
+    engine.dispose()

@@ -233,3 +233,32 @@ def test_the_environment_report_shares_and_excursions(tmp_path: Path) -> None:
         ]
     ]
     engine.dispose()
+
+
+def test_the_environment_figures_need_no_database() -> None:
+    """The aggregation is pure: readings in, shares and excursions out. A gap longer than
+    the cap ends a run and counts only the cap."""
+    from datetime import UTC, datetime
+
+    from roomwatch.collector.read.records import StoredReading
+    from roomwatch.compliance.report_environment import room_environment
+    from roomwatch.core.policy import load_profile
+    from roomwatch.core.rules import EnvironmentLimits
+
+    limits = EnvironmentLimits.from_profile(load_profile("us-mn"))
+    t0 = datetime(2026, 2, 2, 16, tzinfo=UTC)
+    temps = [21.0, 30.0, 31.0, 21.0, 32.0]
+    at = [0, 10, 20, 30, 400]  # the last reading comes after a gap of 370 s
+    readings = [
+        StoredReading("s", "r", t0 + timedelta(seconds=s), t, 300.0)
+        for s, t in zip(at, temps, strict=True)
+    ]
+    env = room_environment(readings, limits, cap=60.0, interval_s=10.0)
+    assert env.occupied_s == 10 + 10 + 10 + 60 + 10
+    assert env.known_s["temperature"] == 100 and env.within_s["temperature"] == 70
+    assert env.share("temperature") == 0.7 and env.share("light") == 1.0
+    runs = [(e["metric"], e["from"], e["to"], e["lowest"], e["highest"]) for e in env.excursions]
+    assert runs == [
+        ("temperature", t0 + timedelta(seconds=10), t0 + timedelta(seconds=30), 30.0, 31.0),
+        ("temperature", t0 + timedelta(seconds=400), t0 + timedelta(seconds=410), 32.0, 32.0),
+    ]

@@ -15,6 +15,8 @@ from roomwatch.collector.models import EpisodeRecord, IncidentRow
 from roomwatch.core.incident import IncidentRecord
 
 _FIELDS = tuple(IncidentRecord.model_fields)
+#: The audit subject of an incident record: this prefix and the episode id.
+SUBJECT_PREFIX = "incident:"
 
 
 class UnknownEpisodeError(LookupError):
@@ -41,7 +43,8 @@ class StoredIncident:
     updated_by: str | None
 
 
-def _to_record(row: IncidentRow) -> IncidentRecord:
+def to_record(row: IncidentRow) -> IncidentRecord:
+    """A stored row as the core's record (its notification time in UTC)."""
     values = {name: getattr(row, name) for name in _FIELDS}
     if values["parent_notified_at"] is not None:
         values["parent_notified_at"] = as_utc(values["parent_notified_at"])
@@ -56,9 +59,14 @@ def load(engine: Engine, episode_id: str) -> StoredIncident:
         row = session.get(IncidentRow, episode_id)
         if row is None:
             return StoredIncident(episode_id, IncidentRecord(), 0, None, None)
-        return StoredIncident(
-            episode_id, _to_record(row), row.version, as_utc(row.updated_at), row.updated_by
-        )
+        return stored_incident(row)
+
+
+def stored_incident(row: IncidentRow) -> StoredIncident:
+    """A stored row with its version and last save."""
+    return StoredIncident(
+        row.episode_id, to_record(row), row.version, as_utc(row.updated_at), row.updated_by
+    )
 
 
 def save(
@@ -79,7 +87,7 @@ def save(
         version = row.version if row is not None else 0
         if version != expected_version:
             raise StaleRecordError(episode_id, expected_version, version)
-        before = _to_record(row) if row is not None else IncidentRecord()
+        before = to_record(row) if row is not None else IncidentRecord()
         at = now()
         if row is None:
             row = IncidentRow(episode_id=episode_id, created_at=at, updated_at=at, updated_by=by)
@@ -96,7 +104,7 @@ def save(
         change = audit.Change(
             by,
             "incident.created" if version == 0 else "incident.updated",
-            f"incident:{episode_id}",
+            f"{SUBJECT_PREFIX}{episode_id}",
             {"version": row.version, "changed": changed},
         )
         return stored, [change]

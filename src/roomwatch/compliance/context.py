@@ -4,23 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import Engine, Table, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from roomwatch.collector.config import CollectorConfig
-from roomwatch.collector.models import AgentRecord, RoomRecord
+from roomwatch.collector.read.report_rows import room_profiles
 from roomwatch.core.calendar import SchoolCalendar
 from roomwatch.core.policy import PolicyProfile, ProfileError, StudentBand, load_profile
 
 log = logging.getLogger(__name__)
-
-
-def table(model: Any) -> Table:
-    """A model's table, whose typed columns (``.c``) suit SQL expressions."""
-    found: Table = model.__table__
-    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +29,7 @@ class Rulebook:
     def __init__(self, engine: Engine, config: CollectorConfig) -> None:
         self.config = config
         self._profiles: dict[str, PolicyProfile] = {}
-        with Session(engine) as session:
-            self._registered = {
-                (r.site, r.room): r.profile
-                for r in session.execute(select(RoomRecord)).scalars()
-                if r.profile
-            }
-            self._reported = {
-                (a.site, a.room): a.profile
-                for a in session.execute(select(AgentRecord)).scalars()
-                if a.profile
-            }
+        self._registered, self._reported = room_profiles(engine)
 
     def for_room(self, site: str, room: str) -> RoomRules:
         key = (site, room)

@@ -22,17 +22,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, or_, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from roomwatch.collector.config import CollectorConfig
-from roomwatch.collector.database import as_utc
-from roomwatch.collector.incidents import _to_record
-from roomwatch.collector.models import EpisodeRecord, IncidentRow
+from roomwatch.collector.read.deadline_rows import episode_spans_since, student_episodes_since
+from roomwatch.collector.read.incident_records import recent_episodes_with_records
 from roomwatch.collector.service import Collector
-from roomwatch.compliance.context import Rulebook, table
+from roomwatch.compliance.context import Rulebook
 from roomwatch.core import deadlines
-from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.policy.model import REPEAT_WINDOW_MAX_H
 from roomwatch.core.rules import Condition, OpenAlert
 from roomwatch.core.wire import AlertType, Severity
@@ -78,21 +75,9 @@ class DeadlineCheck:
             for a in self.open_alerts()
             if a.type in COMPLIANCE_TYPES and a.episode_id is not None
         ]
-        with Session(self.engine) as session:
-            rows = session.execute(
-                select(EpisodeRecord, IncidentRow)
-                .join(IncidentRow, IncidentRow.episode_id == EpisodeRecord.episode_id, isouter=True)  # type: ignore[arg-type]
-                .where(
-                    or_(
-                        EpisodeRecord.started_at >= since,  # type: ignore[arg-type]
-                        EpisodeRecord.episode_id.in_(still_open),  # type: ignore[attr-defined]
-                    )
-                )
-            ).all()
-        for episode, row in rows:
+        for episode, record in recent_episodes_with_records(self.engine, since, still_open):
             rules = book.for_room(episode.site, episode.room)
-            record = _to_record(row) if row is not None else IncidentRecord()
-            started = as_utc(episode.started_at)
+            started = episode.started_at
             key = (episode.site, episode.room)
             due = deadlines.notification_deadline(
                 rules.profile.parent_notification, rules.calendar, started
@@ -112,7 +97,7 @@ class DeadlineCheck:
             if episode.ended_at is None:
                 continue
             missing = record.missing()
-            due = deadlines.record_deadline(rules.calendar, as_utc(episode.ended_at))
+            due = deadlines.record_deadline(rules.calendar, episode.ended_at)
             if missing and now > due:
                 found[key].append(
                     Condition(
@@ -126,19 +111,10 @@ class DeadlineCheck:
                 )
 
     def _frequent_use(self, now: datetime, book: Rulebook, found: Found) -> None:
-        with Session(self.engine) as session:
-            ep, inc = table(EpisodeRecord), table(IncidentRow)
-            rows = session.execute(
-                select(inc.c.student_ref, ep.c.episode_id, ep.c.site, ep.c.room, ep.c.started_at)
-                .join(ep, inc.c.episode_id == ep.c.episode_id)
-                .where(
-                    inc.c.student_ref.is_not(None),
-                    ep.c.started_at >= now - timedelta(days=400),
-                )
-            ).all()
         by_student: dict[str, list[tuple[str, str, str, datetime]]] = defaultdict(list)
-        for ref, episode_id, site, room, started in rows:
-            by_student[ref].append((episode_id, site, room, as_utc(started)))
+        for e in student_episodes_since(self.engine, now - timedelta(days=400)):
+            assert e.student_ref is not None  # selected so
+            by_student[e.student_ref].append((e.episode_id, e.site, e.room, e.started_at))
         for ref, episodes in by_student.items():
             latest = max(episodes, key=lambda e: e[3])
             rules = book.for_room(latest[1], latest[2])  # the rules where the student is now
@@ -169,26 +145,13 @@ class DeadlineCheck:
 
     def _repeats(self, now: datetime, book: Rulebook, found: Found) -> None:
         since = now - timedelta(days=self.config.compliance.lookback_days)
-        with Session(self.engine) as session:
-            ep, inc = table(EpisodeRecord), table(IncidentRow)
-            rows = session.execute(
-                select(
-                    ep.c.episode_id,
-                    ep.c.site,
-                    ep.c.room,
-                    ep.c.started_at,
-                    ep.c.ended_at,
-                    inc.c.student_ref,
-                )
-                .join(inc, inc.c.episode_id == ep.c.episode_id, isouter=True)
-                # The earlier episode of a repeat may start before the look-back.
-                .where(ep.c.started_at >= since - timedelta(hours=REPEAT_WINDOW_MAX_H))
-            ).all()
+        # The earlier episode of a repeat may start before the look-back.
+        rows = episode_spans_since(self.engine, since - timedelta(hours=REPEAT_WINDOW_MAX_H))
         episodes = [
             deadlines.PastEpisode(
-                eid, site, room, as_utc(start), as_utc(end) if end else None, ref or None
+                e.episode_id, e.site, e.room, e.started_at, e.ended_at, e.student_ref or None
             )
-            for eid, site, room, start, end, ref in rows
+            for e in rows
         ]
 
         def window_h(e: deadlines.PastEpisode) -> float | None:

@@ -16,18 +16,19 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, delete, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from roomwatch.collector import audit
-from roomwatch.collector.compliance_models import EpisodeVerdictRow
 from roomwatch.collector.config import CollectorConfig
-from roomwatch.collector.database import as_utc
-from roomwatch.collector.incidents import _to_record
-from roomwatch.collector.models import AuditEntry, EpisodeRecord, IncidentRow
-from roomwatch.compliance.records import ANONYMISED, PREFIX
+from roomwatch.collector.incident_erasure import UnknownStudentError, anonymise_student
+from roomwatch.collector.incidents import StoredIncident
+from roomwatch.collector.read.incident_records import incident_history, records_of_student
+from roomwatch.collector.read.records import StoredAuditEntry, StoredEpisode
+from roomwatch.compliance.records import PREFIX
 from roomwatch.compliance.verdicts import verdicts
-from roomwatch.core.incident import STUDENT_REF_PATTERN, IncidentRecord
+from roomwatch.core.incident import STUDENT_REF_PATTERN
+
+__all__ = ["PERSONAL_FIELDS", "UnknownStudentError", "delete_student", "export_student"]
 
 #: The fields of a record that are about the student (cleared by a deletion).
 PERSONAL_FIELDS: tuple[str, ...] = (
@@ -42,15 +43,41 @@ PERSONAL_FIELDS: tuple[str, ...] = (
 )
 
 
-class UnknownStudentError(LookupError):
-    pass
-
-
 def _check_ref(ref: str) -> None:
     if not re.match(STUDENT_REF_PATTERN, ref):
         raise ValueError(
             f"{ref!r} is not a student reference (letters, digits, '.', '-', '_'; no spaces)"
         )
+
+
+def _history(entries: list[StoredAuditEntry], ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    history: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+    for entry in entries:
+        history[entry.subject[len(PREFIX) :]].append(
+            {
+                "seq": entry.seq,
+                "at": audit.canonical_time(entry.at),
+                "by": entry.actor,
+                "action": entry.action,
+                "detail": entry.detail,
+            }
+        )
+    return history
+
+
+def _episode(
+    e: StoredEpisode, incident: StoredIncident, history: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "episode_id": e.episode_id,
+        "site": e.site,
+        "room": e.room,
+        "started_at": e.started_at.isoformat(),
+        "ended_at": e.ended_at.isoformat() if e.ended_at else None,
+        "record": incident.record.model_dump(mode="json"),
+        "record_version": incident.version,
+        "history": history,
+    }
 
 
 def export_student(
@@ -63,43 +90,10 @@ def export_student(
     """Every record of student ``ref`` with its episode, verdict and audit history, as a
     JSON-ready dict; the export itself is audited (``student.exported``)."""
     _check_ref(ref)
-    with Session(engine) as session:
-        rows = session.execute(
-            select(IncidentRow, EpisodeRecord)
-            .join(EpisodeRecord, EpisodeRecord.episode_id == IncidentRow.episode_id)  # type: ignore[arg-type]
-            .where(IncidentRow.student_ref == ref)  # type: ignore[arg-type]
-            .order_by(EpisodeRecord.started_at)  # type: ignore[arg-type]
-        ).all()
-        ids = [row.episode_id for row, _ in rows]
-        history: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-        subjects = [f"{PREFIX}{i}" for i in ids]
-        for entry in session.execute(
-            select(AuditEntry)
-            .where(AuditEntry.subject.in_(subjects))  # type: ignore[attr-defined]
-            .order_by(AuditEntry.seq)  # type: ignore[arg-type]
-        ).scalars():
-            history[entry.subject[len(PREFIX) :]].append(
-                {
-                    "seq": entry.seq,
-                    "at": audit.canonical_time(entry.at),
-                    "by": entry.actor,
-                    "action": entry.action,
-                    "detail": entry.detail,
-                }
-            )
-        episodes = [
-            {
-                "episode_id": e.episode_id,
-                "site": e.site,
-                "room": e.room,
-                "started_at": as_utc(e.started_at).isoformat(),
-                "ended_at": as_utc(e.ended_at).isoformat() if e.ended_at else None,
-                "record": _to_record(row).model_dump(mode="json"),
-                "record_version": row.version,
-                "history": history[e.episode_id],
-            }
-            for row, e in rows
-        ]
+    found = records_of_student(engine, ref)
+    ids = [e.episode_id for e, _ in found]
+    history = _history(incident_history(engine, ids), ids)
+    episodes = [_episode(e, incident, history[e.episode_id]) for e, incident in found]
     if not episodes:
         raise UnknownStudentError(f"no incident record names student {ref!r}")
     at = now()
@@ -127,43 +121,4 @@ def delete_student(engine: Engine, ref: str, by: str, now: Callable[[], datetime
     the request; none of the entries holds the reference or the cleared text. Returns the
     episode ids."""
     _check_ref(ref)
-    empty = IncidentRecord()
-
-    def work(session: Session) -> list[audit.Change]:
-        rows = list(
-            session.execute(
-                select(IncidentRow).where(IncidentRow.student_ref == ref).with_for_update()  # type: ignore[arg-type]
-            ).scalars()
-        )
-        if not rows:
-            raise UnknownStudentError(f"no incident record names student {ref!r}")
-        at = now()
-        changes = []
-        for row in rows:
-            cleared = [f for f in PERSONAL_FIELDS if getattr(row, f) != getattr(empty, f)]
-            for name in PERSONAL_FIELDS:
-                setattr(row, name, getattr(empty, name))
-            row.version += 1
-            row.updated_at = at
-            row.updated_by = by
-            session.add(row)
-            changes.append(
-                audit.Change(
-                    by,
-                    ANONYMISED,
-                    f"{PREFIX}{row.episode_id}",
-                    {"version": row.version, "cleared": cleared, "reason": "deletion request"},
-                )
-            )
-        ids = [r.episode_id for r in rows]
-        session.execute(
-            delete(EpisodeVerdictRow).where(EpisodeVerdictRow.episode_id.in_(ids))  # type: ignore[attr-defined]
-        )
-        session.flush()
-        changes.append(
-            audit.Change(by, "student.deleted", "student:deleted", {"records": len(rows)})
-        )
-        return changes
-
-    changes = audit.in_transaction(engine, work, lambda c: c, now)
-    return [c.subject[len(PREFIX) :] for c in changes if c.action == ANONYMISED]
+    return anonymise_student(engine, ref, PERSONAL_FIELDS, by, now)

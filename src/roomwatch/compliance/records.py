@@ -14,18 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from roomwatch.collector import audit
-from roomwatch.collector.incidents import _to_record
-from roomwatch.collector.models import IncidentRow
+from roomwatch.collector.incident_erasure import ANONYMISED
+from roomwatch.collector.incidents import SUBJECT_PREFIX as PREFIX
+from roomwatch.collector.read.incident_records import every_incident
 from roomwatch.core.incident import IncidentRecord
 
 #: Actions that change an incident record, and how the replay applies them.
 SAVED = ("incident.created", "incident.updated")
-ANONYMISED = "incident.anonymised"
-PREFIX = "incident:"
+__all__ = ["ANONYMISED", "PREFIX", "SAVED", "Mismatch", "check", "replay"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +76,14 @@ def replay(engine: Engine) -> dict[str, _Replayed]:
 def check(engine: Engine) -> list[Mismatch]:
     """Every incident record that differs from the audit trail's account of it."""
     expected = replay(engine)
-    with Session(engine) as session:
-        rows = {r.episode_id: r for r in session.execute(select(IncidentRow)).scalars()}
-        for row in rows.values():
-            session.expunge(row)
+    rows = every_incident(engine)
     problems = []
     for episode_id, row in sorted(rows.items()):
         state = expected.get(episode_id)
         if state is None:
             problems.append(Mismatch(episode_id, "the row has no audit entry (inserted)", None))
             continue
-        actual = _to_record(row).model_dump(mode="json")
+        actual = row.record.model_dump(mode="json")
         for name, value in actual.items():
             if _norm(value) != _norm(state.values.get(name)):
                 problems.append(

@@ -23,7 +23,7 @@ from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from roomwatch.compliance.reports import Chart, Report, ReportTable
+from roomwatch.compliance.report_model import Chart, Report, ReportTable
 
 
 class ReportFormat(StrEnum):

@@ -14,19 +14,21 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from statistics import fmean
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
 from roomwatch.collector import audit
-from roomwatch.collector.compliance_models import EpisodeVerdictRow
 from roomwatch.collector.config import CollectorConfig
-from roomwatch.collector.database import as_utc
-from roomwatch.collector.models import EpisodeRecord, StoredMessage, TelemetryRecord
-from roomwatch.compliance.context import table
+from roomwatch.collector.read.records import StoredTelemetry
+from roomwatch.collector.read.verdict_rows import ended_unjudged_before
+from roomwatch.collector.retention_sweep import (
+    drop_telemetry_messages,
+    raw_room_days,
+    replace_readings,
+)
 from roomwatch.compliance.verdicts import keep, verdicts
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,7 @@ def _staff(values: list[bool | None]) -> bool | None:
 
 
 def _aggregate(
-    rows: list[TelemetryRecord], minute: datetime, episode_id: str | None
+    rows: list[StoredTelemetry], minute: datetime, episode_id: str | None
 ) -> dict[str, Any]:
     site, room = rows[0].site, rows[0].room
     key = f"{site}/{room}/{minute.isoformat()}/{episode_id or ''}"
@@ -87,27 +89,18 @@ def downsample(
     transaction; one audit entry for the run."""
     at = now()
     cutoff = at - timedelta(days=days)
-    t = table(TelemetryRecord)
     kept_verdicts = _keep_verdicts(engine, cutoff, at, config)
     removed = written = 0
-    with Session(engine) as session:
-        room_days = session.execute(
-            select(t.c.site, t.c.room, func.min(t.c.ts))
-            .where(t.c.ts < cutoff, t.c.message_id.not_like(f"{AGGREGATE_PREFIX}%"))
-            .group_by(t.c.site, t.c.room)
-        ).all()
-    for site, room, first in room_days:
-        day = as_utc(first).date()
+    for site, room, first in raw_room_days(engine, cutoff, AGGREGATE_PREFIX):
+        day = first.date()
         while datetime.combine(day, time(0), cutoff.tzinfo) < cutoff:
-            r, w = _room_day(engine, site, room, day, cutoff)
+            start = datetime.combine(day, time(0), cutoff.tzinfo)
+            span = (start, min(start + timedelta(days=1), cutoff))
+            r, w = replace_readings(engine, site, room, span, AGGREGATE_PREFIX, _per_minute)
             removed, written = removed + r, written + w
             day += timedelta(days=1)
-    m = table(StoredMessage)
-    with Session(engine) as session:
-        result_ = session.execute(delete(m).where(m.c.kind == "telemetry", m.c.ts < cutoff))
-        messages = getattr(result_, "rowcount", 0)
-        session.commit()
-    result = Downsampled(cutoff, removed, written, int(messages or 0), kept_verdicts)
+    messages = drop_telemetry_messages(engine, cutoff)
+    result = Downsampled(cutoff, removed, written, messages, kept_verdicts)
     audit.record(
         engine,
         audit.Change(
@@ -128,54 +121,23 @@ def downsample(
     return result
 
 
-def _room_day(engine: Engine, site: str, room: str, day: date, cutoff: datetime) -> tuple[int, int]:
-    start = datetime.combine(day, time(0), cutoff.tzinfo)
-    end = min(start + timedelta(days=1), cutoff)
-    with Session(engine) as session:
-        rows = list(
-            session.execute(
-                select(TelemetryRecord).where(
-                    TelemetryRecord.site == site,  # type: ignore[arg-type]
-                    TelemetryRecord.room == room,  # type: ignore[arg-type]
-                    TelemetryRecord.ts >= start,  # type: ignore[arg-type]
-                    TelemetryRecord.ts < end,  # type: ignore[arg-type]
-                    TelemetryRecord.message_id.not_like(f"{AGGREGATE_PREFIX}%"),  # type: ignore[attr-defined]
-                )
-            ).scalars()
-        )
-        if not rows:
-            return 0, 0
-        groups: dict[tuple[datetime, str | None], list[TelemetryRecord]] = defaultdict(list)
-        for r in rows:
-            minute = as_utc(r.ts).replace(second=0, microsecond=0)
-            groups[(minute, r.episode_id)].append(r)
-        aggregates = [
-            _aggregate(g, minute, ep)
-            for (minute, ep), g in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
-        ]
-        t = table(TelemetryRecord)
-        ids = [r.message_id for r in rows]
-        for i in range(0, len(ids), 500):
-            session.execute(delete(t).where(t.c.message_id.in_(ids[i : i + 500])))
-        session.execute(t.insert(), aggregates)
-        session.commit()
-    return len(rows), len(aggregates)
+def _per_minute(rows: list[StoredTelemetry]) -> list[dict[str, Any]]:
+    """One aggregate per minute and episode, in time order."""
+    groups: dict[tuple[datetime, str | None], list[StoredTelemetry]] = defaultdict(list)
+    for r in rows:
+        minute = r.ts.replace(second=0, microsecond=0)
+        groups[(minute, r.episode_id)].append(r)
+    return [
+        _aggregate(g, minute, ep)
+        for (minute, ep), g in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    ]
 
 
 def _keep_verdicts(
     engine: Engine, cutoff: datetime, at: datetime, config: CollectorConfig | None
 ) -> int:
     """Judge the ended episodes whose readings are about to be thinned, if not kept yet."""
-    e, v = table(EpisodeRecord), table(EpisodeVerdictRow)
-    with Session(engine) as session:
-        ids = [
-            row[0]
-            for row in session.execute(
-                select(e.c.episode_id)
-                .join(v, v.c.episode_id == e.c.episode_id, isouter=True)
-                .where(e.c.started_at < cutoff, e.c.ended_at.is_not(None), v.c.episode_id.is_(None))
-            )
-        ]
+    ids = ended_unjudged_before(engine, cutoff)
     if not ids:
         return 0
     found = verdicts(engine, ids, config, at)

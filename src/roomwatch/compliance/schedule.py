@@ -23,12 +23,12 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import apprise
-from sqlalchemy import Engine, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
-from roomwatch.collector.compliance_models import ReportDeliveryRow
 from roomwatch.collector.config import CollectorConfig
 from roomwatch.collector.delivery import redact_url
+from roomwatch.collector.read.records import StoredReportDelivery
+from roomwatch.collector.report_book import record_delivery, was_sent
 from roomwatch.compliance.render import filename, render
 from roomwatch.compliance.reports import ReportKind, build_report
 from roomwatch.core.policy import load_profile
@@ -137,7 +137,7 @@ class ReportDeliveries:
         self.now = now
         self.send = send or send_with_apprise
 
-    def run(self) -> list[ReportDeliveryRow]:
+    def run(self) -> list[StoredReportDelivery]:
         """Send every report due today that was not sent yet; returns what was tried."""
         settings = self.config.reports
         if not settings.recipients:
@@ -159,24 +159,11 @@ class ReportDeliveries:
         return tried
 
     def _sent(self, kind: str, scope: str, period: Period) -> bool:
-        with Session(self.engine) as session:
-            row = self._row(session, kind, scope, period)
-            return row is not None and row.ok
-
-    @staticmethod
-    def _row(session: Session, kind: str, scope: str, period: Period) -> ReportDeliveryRow | None:
-        return session.execute(
-            select(ReportDeliveryRow).where(
-                ReportDeliveryRow.kind == kind,  # type: ignore[arg-type]
-                ReportDeliveryRow.scope == scope,  # type: ignore[arg-type]
-                ReportDeliveryRow.period_start == period.start,  # type: ignore[arg-type]
-                ReportDeliveryRow.period_end == period.end,  # type: ignore[arg-type]
-            )
-        ).scalar_one_or_none()
+        return was_sent(self.engine, kind, scope, period.start, period.end)
 
     def _deliver(
         self, kind: ReportKind, scope: str, period: Period, at: datetime
-    ) -> ReportDeliveryRow:
+    ) -> StoredReportDelivery:
         settings = self.config.reports
         report = build_report(
             self.engine, kind, settings.site, period.start, period.end, self.config, at
@@ -203,8 +190,9 @@ class ReportDeliveries:
                     error = "a recipient did not accept the report"
             except Exception as exc:  # noqa: BLE001 - any channel failure: record it, retry tomorrow
                 ok, error = False, f"{type(exc).__name__}: {exc}"
-        with Session(self.engine, expire_on_commit=False) as session:
-            row = self._row(session, kind.value, scope, period) or ReportDeliveryRow(
+        row = record_delivery(
+            self.engine,
+            StoredReportDelivery(
                 kind=kind.value,
                 scope=scope,
                 period_start=period.start,
@@ -214,11 +202,9 @@ class ReportDeliveries:
                 recipients=len(settings.recipients),
                 chain_head=report.audit_chain_head,
                 ok=ok,
-            )
-            row.sent_at, row.ok, row.error = at, ok, (error or "")[:1000] or None
-            row.chain_head = report.audit_chain_head
-            session.add(row)
-            session.commit()
+                error=(error or "")[:1000] or None,
+            ),
+        )
         (log.info if ok else log.warning)(
             "%s %s report %s..%s to %d recipient(s): %s",
             period.label,

@@ -3,26 +3,21 @@ judged by :mod:`roomwatch.core.verdict`, and kept with the episode (``episode_ve
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, or_, select
-from sqlmodel import Session
+from sqlalchemy import Engine
 
-from roomwatch.collector.compliance_models import EpisodeVerdictRow
 from roomwatch.collector.config import CollectorConfig
-from roomwatch.collector.database import as_utc
-from roomwatch.collector.incidents import _to_record
-from roomwatch.collector.models import (
-    AlertRecord,
-    AlertTransition,
-    EpisodeRecord,
-    EventRecord,
-    IncidentRow,
-    TelemetryRecord,
+from roomwatch.collector.read.records import StoredAlert, StoredAlertStep, StoredTelemetry
+from roomwatch.collector.read.verdict_rows import (
+    VerdictRows,
+    episodes_to_judge,
+    kept_verdict,
+    verdict_rows,
 )
-from roomwatch.compliance.context import Rulebook, table
+from roomwatch.collector.verdict_book import VerdictToKeep, keep_verdicts
+from roomwatch.compliance.context import Rulebook
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.verdict import (
     AlertFact,
@@ -80,93 +75,62 @@ def verdicts(
     result: dict[str, Verdict] = {}
     ids = list(dict.fromkeys(episode_ids))
     for i in range(0, len(ids), CHUNK):
-        for facts in _facts(engine, ids[i : i + CHUNK], book, config):
+        for facts in facts_of(verdict_rows(engine, ids[i : i + CHUNK]), book, config):
             result[facts.episode_id] = judge(facts, now)
     return result
 
 
-def _facts(
-    engine: Engine, ids: list[str], book: Rulebook, config: CollectorConfig
-) -> list[EpisodeFacts]:
-    with Session(engine) as session:
-        episodes = list(
-            session.execute(
-                select(EpisodeRecord).where(EpisodeRecord.episode_id.in_(ids))  # type: ignore[attr-defined]
-            ).scalars()
-        )
-        readings: dict[str, list[Reading]] = defaultdict(list)
-        for t in session.execute(
-            select(TelemetryRecord).where(TelemetryRecord.episode_id.in_(ids))  # type: ignore[union-attr]
-        ).scalars():
-            assert t.episode_id is not None
-            readings[t.episode_id].append(
-                Reading(
-                    as_utc(t.ts), t.temperature_c, t.lux, t.co2_ppm, t.door_locked, t.staff_present
-                )
-            )
-        events: dict[str, list[EventFact]] = defaultdict(list)
-        for e in session.execute(
-            select(EventRecord).where(EventRecord.episode_id.in_(ids))  # type: ignore[union-attr]
-        ).scalars():
-            assert e.episode_id is not None
-            events[e.episode_id].append(EventFact(as_utc(e.ts), e.type, dict(e.fields)))
-        alerts: dict[str, list[AlertFact]] = defaultdict(list)
-        alert_rows = list(
-            session.execute(
-                select(AlertRecord).where(AlertRecord.episode_id.in_(ids))  # type: ignore[union-attr]
-            ).scalars()
-        )
-        steps: dict[str, dict[str, tuple[datetime, str | None]]] = defaultdict(dict)
-        if alert_rows:
-            for s in session.execute(
-                select(AlertTransition).where(
-                    AlertTransition.alert_id.in_([a.alert_id for a in alert_rows])  # type: ignore[attr-defined]
-                )
-            ).scalars():
-                steps[s.alert_id].setdefault(s.state, (as_utc(s.at), s.by))
-        for a in alert_rows:
-            assert a.episode_id is not None
-            ack = steps[a.alert_id].get("acknowledged")
-            resolved = steps[a.alert_id].get("resolved")
-            alerts[a.episode_id].append(
-                AlertFact(
-                    a.alert_id,
-                    a.type,
-                    as_utc(a.raised_at),
-                    ack[1] if ack else a.acknowledged_by,
-                    ack[0] if ack else None,
-                    resolved[0] if resolved else None,
-                )
-            )
-        records = {
-            r.episode_id: r
-            for r in session.execute(
-                select(IncidentRow).where(IncidentRow.episode_id.in_(ids))  # type: ignore[attr-defined]
-            ).scalars()
-        }
+def _reading(t: StoredTelemetry) -> Reading:
+    return Reading(t.ts, t.temperature_c, t.lux, t.co2_ppm, t.door_locked, t.staff_present)
+
+
+def _alert(a: StoredAlert, steps: list[StoredAlertStep]) -> AlertFact:
+    """The alert with its first acknowledgement and resolution."""
+    first: dict[str, StoredAlertStep] = {}
+    for step in steps:
+        first.setdefault(step.state, step)
+    ack, resolved = first.get("acknowledged"), first.get("resolved")
+    return AlertFact(
+        a.alert_id,
+        a.type,
+        a.raised_at,
+        ack.by if ack else a.acknowledged_by,
+        ack.at if ack else None,
+        resolved.at if resolved else None,
+    )
+
+
+def facts_of(rows: VerdictRows, book: Rulebook, config: CollectorConfig) -> list[EpisodeFacts]:
+    """What the core judges, per episode, from what is stored about it."""
     max_gap_s = 3 * config.telemetry_interval_s
     found = []
-    for ep in episodes:
+    for ep in rows.episodes:
         rules = book.for_room(ep.site, ep.room)
-        row = records.get(ep.episode_id)
+        incident = rows.incidents.get(ep.episode_id)
         found.append(
             EpisodeFacts(
                 episode_id=ep.episode_id,
                 site=ep.site,
                 room=ep.room,
-                started_at=as_utc(ep.started_at),
-                ended_at=as_utc(ep.ended_at) if ep.ended_at else None,
+                started_at=ep.started_at,
+                ended_at=ep.ended_at,
                 profile=rules.profile,
                 calendar=rules.calendar,
                 band=rules.band,
                 checkpoint_count=ep.checkpoint_count,
-                readings=readings[ep.episode_id],
-                events=events[ep.episode_id],
-                alerts=alerts[ep.episode_id],
-                record=_to_record(row) if row else IncidentRecord(),
-                record_version=row.version if row else 0,
-                record_updated_by=row.updated_by if row else None,
-                record_updated_at=as_utc(row.updated_at) if row else None,
+                readings=[_reading(t) for t in rows.readings.get(ep.episode_id, [])],
+                events=[
+                    EventFact(e.ts, e.type, dict(e.fields))
+                    for e in rows.events.get(ep.episode_id, [])
+                ],
+                alerts=[
+                    _alert(a, rows.steps.get(a.alert_id, []))
+                    for a in rows.alerts.get(ep.episode_id, [])
+                ],
+                record=incident.record if incident else IncidentRecord(),
+                record_version=incident.version if incident else 0,
+                record_updated_by=incident.updated_by if incident else None,
+                record_updated_at=incident.updated_at if incident else None,
                 max_gap_s=max_gap_s,
             )
         )
@@ -175,17 +139,13 @@ def _facts(
 
 def keep(engine: Engine, found: Sequence[Verdict]) -> None:
     """Store each verdict with its episode (replacing the one kept before)."""
-    with Session(engine) as session:
-        for v in found:
-            session.merge(
-                EpisodeVerdictRow(
-                    episode_id=v.episode_id,
-                    outcome=v.outcome.value,
-                    computed_at=v.computed_at,
-                    body=v.model_dump(mode="json"),
-                )
-            )
-        session.commit()
+    keep_verdicts(
+        engine,
+        (
+            VerdictToKeep(v.episode_id, v.outcome.value, v.computed_at, v.model_dump(mode="json"))
+            for v in found
+        ),
+    )
 
 
 def refresh(
@@ -193,22 +153,7 @@ def refresh(
 ) -> list[Verdict]:
     """Judge and keep the episodes that ended since ``since`` whose kept verdict is missing,
     still pending, or older than the last save of their record (a final one is left alone)."""
-    e, v, i = table(EpisodeRecord), table(EpisodeVerdictRow), table(IncidentRow)
-    query = (
-        select(e.c.episode_id)
-        .join(v, v.c.episode_id == e.c.episode_id, isouter=True)
-        .join(i, i.c.episode_id == e.c.episode_id, isouter=True)
-        .where(
-            e.c.ended_at >= since,
-            or_(
-                v.c.episode_id.is_(None),
-                v.c.outcome == Outcome.PENDING.value,
-                i.c.updated_at > v.c.computed_at,
-            ),
-        )
-    )
-    with Session(engine) as session:
-        ids = [row[0] for row in session.execute(query)]
+    ids = episodes_to_judge(engine, since, Outcome.PENDING.value)
     found = list(verdicts(engine, ids, config, now).values())
     keep(engine, found)
     return found
@@ -216,6 +161,5 @@ def refresh(
 
 def kept(engine: Engine, episode_id: str) -> Verdict | None:
     """The verdict last kept for the episode, if any."""
-    with Session(engine) as session:
-        row = session.get(EpisodeVerdictRow, episode_id)
-        return Verdict.model_validate(row.body) if row else None
+    body = kept_verdict(engine, episode_id)
+    return Verdict.model_validate(body) if body is not None else None

@@ -6,7 +6,7 @@ into it; times come back as UTC whatever the database (SQLite hands them back na
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 from roomwatch.collector.database import as_utc
@@ -198,3 +198,42 @@ class StoredSignInCount:
     window_started_at: datetime
     locked_until: datetime | None
     lockouts: int
+
+
+class StoredEpisodeSpan:
+    """An episode's room, times and student reference (tables ``episode`` and
+    ``incident_record``): what the deadline checks compare episodes by."""
+
+    episode_id: str
+    site: str
+    room: str
+    started_at: datetime
+    ended_at: datetime | None
+    student_ref: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """The environment part of a telemetry row (table ``telemetry``)."""
+
+    site: str
+    room: str
+    ts: datetime
+    temperature_c: float | None
+    lux: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReportDelivery:
+    """One scheduled report sent, or tried, for one period (table ``report_delivery``)."""
+
+    kind: str
+    scope: str
+    period_start: date
+    period_end: date
+    due: date
+    sent_at: datetime
+    recipients: int
+    chain_head: str
+    ok: bool
+    error: str | None
