@@ -14,19 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from roomwatch.core.alert_types import TELEMETRY_TYPES as TELEMETRY_TYPES  # from the one table
 from roomwatch.core.policy.model import PolicyProfile, Range
 from roomwatch.core.wire import AlertState, AlertType, Severity, Telemetry, format_ts
-
-#: The alert types whose condition can be read off one telemetry message.
-TELEMETRY_TYPES: frozenset[AlertType] = frozenset(
-    {
-        AlertType.DOOR_LOCKED_WHILE_OCCUPIED,
-        AlertType.SECLUSION_PROHIBITED,
-        AlertType.TEMPERATURE_OUT_OF_RANGE,
-        AlertType.LIGHT_BELOW_MINIMUM,
-        AlertType.VENTILATION_POOR,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
