@@ -4,8 +4,8 @@ The collector is the authority for alerts; this module is the logic, the
 collector the shell. :func:`telemetry_conditions` says which conditions hold
 in one telemetry message; :func:`reconcile` compares them with the alerts
 already open for that room and returns the lifecycle steps to take: raise
-the new, resolve the cleared, leave the rest (one open alert per type, room
-and episode).
+the new, resolve the cleared, leave the rest (one open alert per site, room, type,
+episode and subject: :data:`AlertKey`).
 """
 
 from __future__ import annotations
