@@ -22,7 +22,7 @@ def evaluate(clips: int = 260, seed: int = 2026) -> dict[str, object]:
     result = score(outcomes)
     result["seed"] = seed
     result["mistakes"] = [
-        {"kind": o.clip.kind, "scene_seed": o.clip.scene.seed, "verdict": o.verdict.value}
+        {"kind": o.clip.kind, "scene_seed": o.clip.scene.seed, "verdict": o.sighting.value}
         for o in outcomes
         if not o.correct
     ]

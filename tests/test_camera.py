@@ -19,7 +19,7 @@ import pytest
 
 from roomwatch.firmware_config import AgentConfig, ConfigError, parse_model
 from roomwatch.firmware_config.schema import CameraSensor
-from roomwatch.hardware.camera import CameraReading, UnavailableCamera, Verdict
+from roomwatch.hardware.camera import CameraReading, Sighting, UnavailableCamera
 from roomwatch.hardware.camera.build import build_camera, calibrate
 from roomwatch.hardware.camera.estimator import PresenceEstimator
 from roomwatch.hardware.camera.evaluation import make_clips, run_clip, score
@@ -55,8 +55,8 @@ def play(
     return out
 
 
-def verdicts(readings: list[tuple[float, CameraReading]]) -> set[Verdict]:
-    return {r.verdict for _, r in readings}
+def sightings(readings: list[tuple[float, CameraReading]]) -> set[Sighting]:
+    return {r.sighting for _, r in readings}
 
 
 # ------------------------------------------------------------------ presence
@@ -66,12 +66,12 @@ def test_a_figure_who_walks_in_and_sits_still_for_ten_minutes_is_present_through
     figure = Figure(enter_at=8.0, walk_s=6.0, posture="sit", spot=(0.7, 0.8))
     scene = Scene(seed=11, figures=(figure,))
     readings = play(scene, 8 + 6 + 600 + 5)
-    before = {r.verdict for t, r in readings if 5.0 <= t < 8.0}
-    assert before == {Verdict.ABSENT}, "the empty room was seen as empty"
-    first = next(t for t, r in readings if r.verdict is Verdict.PRESENT)
+    before = {r.sighting for t, r in readings if 5.0 <= t < 8.0}
+    assert before == {Sighting.ABSENT}, "the empty room was seen as empty"
+    first = next(t for t, r in readings if r.sighting is Sighting.PRESENT)
     assert 8.0 <= first <= 8.0 + 2.0, "seen within 2 s of stepping out of the doorway"
     after = [r for t, r in readings if t >= first]
-    assert all(r.verdict is Verdict.PRESENT for r in after), "present every frame, still or not"
+    assert all(r.sighting is Sighting.PRESENT for r in after), "present every frame, still or not"
     still = [r for t, r in readings if t >= 8 + 6 + 60]
     assert all(r.motion is not None and r.motion < 0.004 for r in still), "no motion seen"
     assert min(r.confidence for r in still) >= 0.8
@@ -80,8 +80,8 @@ def test_a_figure_who_walks_in_and_sits_still_for_ten_minutes_is_present_through
 def test_lights_dimming_by_half_in_an_empty_room_give_no_presence() -> None:
     for lights in (((0.0, 1.0), (10.0, 1.0), (30.0, 0.5)), ((0.0, 1.0), (10.0, 1.0), (10.5, 0.5))):
         readings = play(Scene(seed=12, lights=lights), 60)
-        assert Verdict.PRESENT not in verdicts(readings), lights
-        assert readings[-1][1].verdict is Verdict.ABSENT
+        assert Sighting.PRESENT not in sightings(readings), lights
+        assert readings[-1][1].sighting is Sighting.ABSENT
         lum = [r.luminance for _, r in readings]
         assert lum[-1] is not None and lum[0] is not None
         assert 0.4 < lum[-1] / lum[0] < 0.6, "the light reading follows the lights"
@@ -90,21 +90,21 @@ def test_lights_dimming_by_half_in_an_empty_room_give_no_presence() -> None:
 def test_a_door_opening_onto_a_busy_corridor_gives_no_presence() -> None:
     scene = Scene(seed=13, door_open=((8.0, 40.0),), passerby=True)
     readings = play(scene, 50)
-    assert Verdict.PRESENT not in verdicts(readings)
-    assert readings[-1][1].verdict is Verdict.ABSENT
+    assert Sighting.PRESENT not in sightings(readings)
+    assert readings[-1][1].sighting is Sighting.ABSENT
 
 
 def test_camera_noise_alone_gives_no_presence() -> None:
     readings = play(Scene(seed=14, noise=9.0), 40)
-    assert Verdict.PRESENT not in verdicts(readings)
+    assert Sighting.PRESENT not in sightings(readings)
 
 
 def test_someone_who_leaves_is_absent_after_the_hold() -> None:
     figure = Figure(enter_at=2.0, walk_s=5.0, posture="stand", leave_at=15.0)
     readings = play(Scene(seed=15, figures=(figure,)), 40)
     gone = 15.0 + 5.0
-    assert all(r.verdict is Verdict.PRESENT for t, r in readings if 4 <= t < gone)
-    assert all(r.verdict is Verdict.ABSENT for t, r in readings if t >= gone + 5.0 + 0.5)
+    assert all(r.sighting is Sighting.PRESENT for t, r in readings if 4 <= t < gone)
+    assert all(r.sighting is Sighting.ABSENT for t, r in readings if t >= gone + 5.0 + 0.5)
 
 
 def test_a_sample_of_labelled_clips_has_precision_and_recall_of_at_least_098() -> None:
@@ -121,26 +121,26 @@ def test_a_sample_of_labelled_clips_has_precision_and_recall_of_at_least_098() -
 def test_a_covered_lens_is_unknown_within_5_s_with_a_fault_then_recovers() -> None:
     scene = Scene(seed=16, covered=((20.0, 40.0),))
     readings = play(scene, 60)
-    unknown_at = next(t for t, r in readings if t >= 20 and r.verdict is Verdict.UNKNOWN)
+    unknown_at = next(t for t, r in readings if t >= 20 and r.sighting is Sighting.UNKNOWN)
     assert unknown_at - 20.0 <= 5.0
     during = [r for t, r in readings if unknown_at <= t < 40]
-    assert all(r.verdict is Verdict.UNKNOWN and r.fault for r in during)
+    assert all(r.sighting is Sighting.UNKNOWN and r.fault for r in during)
     assert "covered" in (during[0].fault or "")
-    assert readings[-1][1].verdict is Verdict.ABSENT and readings[-1][1].fault is None
+    assert readings[-1][1].sighting is Sighting.ABSENT and readings[-1][1].fault is None
 
 
 def test_a_covered_lens_while_someone_is_inside_is_unknown_never_absent() -> None:
     figure = Figure(enter_at=0.0, posture="sit")
     scene = Scene(seed=17, figures=(figure,), covered=((30.0, 50.0),))
     readings = play(scene, 60)
-    assert all(r.verdict is not Verdict.ABSENT for t, r in readings if t >= 8)
+    assert all(r.sighting is not Sighting.ABSENT for t, r in readings if t >= 8)
 
 
 def test_lights_off_are_unknown_too_dark() -> None:
     scene = Scene(seed=18, lights=((0.0, 1.0), (10.0, 1.0), (10.5, 0.02)))
     readings = play(scene, 20)
     last = readings[-1][1]
-    assert last.verdict is Verdict.UNKNOWN
+    assert last.sighting is Sighting.UNKNOWN
     assert last.fault is not None and "dark" in last.fault
 
 
@@ -150,7 +150,7 @@ def test_a_frozen_image_is_unknown() -> None:
     frame = scene.render(0.0)
     assert frame is not None
     readings = [estimator.observe(frame.copy(), i / FPS) for i in range(20)]
-    assert readings[-1].verdict is Verdict.UNKNOWN
+    assert readings[-1].sighting is Sighting.UNKNOWN
     assert "frozen" in (readings[-1].fault or "")
 
 
@@ -168,7 +168,7 @@ def test_a_camera_that_stops_giving_frames_is_unknown_within_5_s() -> None:
     while now[0] < 20:
         readings.append((now[0], camera.read()))
         now[0] += 1 / FPS
-    unknown_at = next(t for t, r in readings if r.verdict is Verdict.UNKNOWN and t >= 10)
+    unknown_at = next(t for t, r in readings if r.sighting is Sighting.UNKNOWN and t >= 10)
     assert unknown_at - 10.0 <= 5.0
     assert "no frame" in (readings[-1][1].fault or "")
 
@@ -178,7 +178,7 @@ def test_an_uncalibrated_camera_is_unknown_and_says_how_to_calibrate(tmp_path: P
     now = [0.0]
     camera = build_camera(config, tmp_path, monotonic=lambda: now[0], scene=Scene(seed=1))
     reading = camera.read()
-    assert reading.verdict is Verdict.UNKNOWN
+    assert reading.sighting is Sighting.UNKNOWN
     assert reading.fault is not None and "--calibrate-camera" in reading.fault
     camera.close()
 
@@ -191,7 +191,7 @@ def test_a_missing_camera_device_is_a_fault_not_a_crash(tmp_path: Path) -> None:
     for _ in range(4):
         readings.append(camera.read())
         now[0] += 0.5
-    assert readings[-1].verdict is Verdict.UNKNOWN
+    assert readings[-1].sighting is Sighting.UNKNOWN
     assert "no such video file" in (readings[-1].fault or "")
 
 
@@ -211,7 +211,7 @@ def test_masked_pixels_are_blanked_before_anything_looks_at_them() -> None:
 
 def test_someone_seen_only_through_the_masked_doorway_is_not_present() -> None:
     scene = Scene(seed=22, door_open=((0.0, 60.0),), passerby=True)
-    assert Verdict.PRESENT not in verdicts(play(scene, 30))
+    assert Sighting.PRESENT not in sightings(play(scene, 30))
 
 
 def test_a_mask_changed_after_calibration_asks_for_a_new_calibration() -> None:
@@ -221,7 +221,7 @@ def test_a_mask_changed_after_calibration_asks_for_a_new_calibration() -> None:
     frame = scene.render(0.0)
     assert frame is not None
     reading = PresenceEstimator(reference, other).observe(frame, 0.0)
-    assert reading.verdict is Verdict.UNKNOWN
+    assert reading.sighting is Sighting.UNKNOWN
     assert "privacy mask changed" in (reading.fault or "")
 
 
@@ -279,7 +279,7 @@ def test_calibrate_writes_the_reference_where_the_camera_reads_it(tmp_path: Path
     for _ in range(14):
         readings.append(camera.read())
         sleep(0.5)
-    assert readings[-1].verdict is Verdict.ABSENT
+    assert readings[-1].sighting is Sighting.ABSENT
     assert readings[-1].fault is None
 
 
@@ -293,7 +293,7 @@ def test_a_configured_camera_without_opencv_is_a_clear_fault(
     camera = build_camera(CameraSensor(kind="v4l2"), tmp_path)
     assert isinstance(camera, UnavailableCamera)
     reading = camera.read()
-    assert reading.verdict is Verdict.UNKNOWN
+    assert reading.sighting is Sighting.UNKNOWN
     assert reading.fault is not None and "roomwatch[camera]" in reading.fault
 
 

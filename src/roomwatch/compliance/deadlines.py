@@ -29,18 +29,12 @@ from roomwatch.collector.read.deadline_rows import episode_spans_since, student_
 from roomwatch.collector.read.incident_records import recent_episodes_with_records
 from roomwatch.collector.service import Collector
 from roomwatch.compliance.context import Rulebook
-from roomwatch.core import deadlines
+from roomwatch.core import alert_types, deadlines
 from roomwatch.core.policy.model import REPEAT_WINDOW_MAX_H
 from roomwatch.core.rules import Condition, OpenAlert
 from roomwatch.core.wire import AlertType, Severity
 
-COMPLIANCE_TYPES: frozenset[AlertType] = frozenset(
-    {
-        AlertType.PARENT_NOTIFICATION_OVERDUE,
-        AlertType.RECORD_INCOMPLETE,
-        AlertType.FREQUENT_USE,
-    }
-)
+COMPLIANCE_TYPES: frozenset[AlertType] = alert_types.owned_by(alert_types.Owner.COMPLIANCE)
 
 Found = dict[tuple[str, str], list[Condition]]
 

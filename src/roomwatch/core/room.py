@@ -132,7 +132,7 @@ class PublishEvent:
 
 @dataclass(frozen=True, slots=True)
 class PublishEpisode:
-    event: str  # started | ended
+    event: str  # started | checkpoint | ended
     episode_id: str
     started_at: datetime
     ended_at: datetime | None

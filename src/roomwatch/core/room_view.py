@@ -22,29 +22,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from roomwatch.core import wire
+from roomwatch.core.alert_types import ROOM_TYPES as ROOM_TYPES  # from the one table
 from roomwatch.core.claimed_time import TimeWindow, judge
 from roomwatch.core.episode_watch import CheckpointRule, WatchRules
 from roomwatch.core.rules import Condition, EnvironmentLimits, telemetry_conditions
 from roomwatch.core.sensor_roles import fault_severity
 from roomwatch.core.wire import AlertType, Severity
-
-#: Every type a room's view decides; reconcile resolves what no longer holds among them.
-ROOM_TYPES: frozenset[AlertType] = frozenset(
-    {
-        AlertType.DOOR_LOCKED_WHILE_OCCUPIED,
-        AlertType.SECLUSION_PROHIBITED,
-        AlertType.TEMPERATURE_OUT_OF_RANGE,
-        AlertType.LIGHT_BELOW_MINIMUM,
-        AlertType.VENTILATION_POOR,
-        AlertType.TIME_LIMIT_WARNING,
-        AlertType.TIME_LIMIT_EXCEEDED,
-        AlertType.CHECKPOINT_DUE,
-        AlertType.MONITORING_LAPSE,
-        AlertType.SENSOR_FAULT,
-        AlertType.AGENT_OFFLINE,
-        AlertType.CLOCK_SKEW,
-    }
-)
 
 #: No message for this many telemetry intervals: the agent is offline (issue 4).
 SILENCE_INTERVALS = 2.5

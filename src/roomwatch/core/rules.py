@@ -4,8 +4,8 @@ The collector is the authority for alerts; this module is the logic, the
 collector the shell. :func:`telemetry_conditions` says which conditions hold
 in one telemetry message; :func:`reconcile` compares them with the alerts
 already open for that room and returns the lifecycle steps to take: raise
-the new, resolve the cleared, leave the rest (one open alert per type, room
-and episode).
+the new, resolve the cleared, leave the rest (one open alert per site, room, type,
+episode and subject: :data:`AlertKey`).
 """
 
 from __future__ import annotations
@@ -14,19 +14,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from roomwatch.core.alert_types import TELEMETRY_TYPES as TELEMETRY_TYPES  # from the one table
 from roomwatch.core.policy.model import PolicyProfile, Range
 from roomwatch.core.wire import AlertState, AlertType, Severity, Telemetry, format_ts
-
-#: The alert types whose condition can be read off one telemetry message.
-TELEMETRY_TYPES: frozenset[AlertType] = frozenset(
-    {
-        AlertType.DOOR_LOCKED_WHILE_OCCUPIED,
-        AlertType.SECLUSION_PROHIBITED,
-        AlertType.TEMPERATURE_OUT_OF_RANGE,
-        AlertType.LIGHT_BELOW_MINIMUM,
-        AlertType.VENTILATION_POOR,
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from roomwatch.edge_agent.devices import RoomDevices
 from roomwatch.edge_agent.outbox import Outbox, OutboxError
 from roomwatch.edge_agent.wire_bounds import within_contract
 from roomwatch.firmware_config.schema import AgentConfig
-from roomwatch.hardware.camera import CameraInput, CameraReading, Verdict
+from roomwatch.hardware.camera import CameraInput, CameraReading, Sighting
 from roomwatch.hardware.readings import PresenceReading, PresenceSensor, Reading, SampledSensor
 
 log = logging.getLogger(__name__)
@@ -201,19 +201,19 @@ class RoomAgent:
     def sample_camera(self) -> None:
         """Analyse one camera frame (its own job, at the camera's rate, off the tick).
 
-        Only the verdict, confidence, motion level and luminance come back; a blind or
+        Only the sighting, confidence, motion level and luminance come back; a blind or
         failed camera is unknown (occupied, for the permit) and a ``sensor_fault``."""
         if self.camera is None:
             return
         try:
             r = self.camera.read()
         except Exception as exc:  # noqa: BLE001 - a driver bug must not stop the loop
-            r = CameraReading(Verdict.UNKNOWN, fault=f"camera: driver error: {exc}")
+            r = CameraReading(Sighting.UNKNOWN, fault=f"camera: driver error: {exc}")
         with self._locked():
             before, self.camera_reading = self.camera_reading, r
         changed = self._note(Reading("camera", r.luminance, r.fault))
-        if before is None or before.verdict is not r.verdict:
-            log.info("%s: camera: %s (confidence %.2f)", self.where, r.verdict.value, r.confidence)
+        if before is None or before.sighting is not r.sighting:
+            log.info("%s: camera: %s (confidence %.2f)", self.where, r.sighting.value, r.confidence)
         if self.state.value(room.Input.CAMERA) != r.present or before is None:
             self.handle(room.InputChanged(room.Input.CAMERA, r.present))
         if changed:

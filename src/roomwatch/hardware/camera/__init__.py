@@ -5,6 +5,11 @@ to know, and :func:`roomwatch.hardware.camera.build.build_camera` imports OpenCV
 only when a camera is configured (and says so plainly when it is missing).
 """
 
-from roomwatch.hardware.camera.reading import CameraInput, CameraReading, UnavailableCamera, Verdict
+from roomwatch.hardware.camera.reading import (
+    CameraInput,
+    CameraReading,
+    Sighting,
+    UnavailableCamera,
+)
 
-__all__ = ["CameraInput", "CameraReading", "UnavailableCamera", "Verdict"]
+__all__ = ["CameraInput", "CameraReading", "Sighting", "UnavailableCamera"]

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from roomwatch.hardware.camera.reading import CameraReading, Verdict
+from roomwatch.hardware.camera.reading import CameraReading, Sighting
 from roomwatch.hardware.camera.reference import MIN_COVERAGE, Mask, Reference, cell_stats
 from roomwatch.hardware.camera.scenes import Frame
 
@@ -99,7 +99,7 @@ class PresenceEstimator:
         self._blind_reason: str | None = None
         self._view_since: float | None = None  # first of the current run of clear frames
         self._last_evidence: float | None = None
-        self._last: CameraReading = CameraReading(Verdict.UNKNOWN)
+        self._last: CameraReading = CameraReading(Sighting.UNKNOWN)
         self._reference_ok = False
         if self.reference is not None:
             h, w = self.mask.visible.shape
@@ -117,7 +117,7 @@ class PresenceEstimator:
         luminance = float(mean[0][0])
         if not self._reference_ok:
             return self._remember(
-                CameraReading(Verdict.UNKNOWN, luminance=luminance, fault=self._fault(None))
+                CameraReading(Sighting.UNKNOWN, luminance=luminance, fault=self._fault(None))
             )
         frozen = self._frozen(frame, t)
         evidence = self._evidence(blanked, luminance, float(spread[0][0]))
@@ -139,14 +139,14 @@ class PresenceEstimator:
             size = min(1.0, evidence.blob / (3 * t_.min_blob_cells))
             backed = 0.1 if evidence.motion >= t_.motion_min or evidence.people else 0.0
             confidence = min(0.99, 0.6 + 0.3 * size + backed) if (strong or weak) else 0.6
-            verdict = Verdict.PRESENT
+            sighting = Sighting.PRESENT
         elif t - self._view_since >= self.absent_after_s:
-            verdict = Verdict.ABSENT
+            sighting = Sighting.ABSENT
             confidence = min(0.99, 0.95 - 0.3 * evidence.blob / t_.min_blob_cells)
         else:
-            verdict, confidence = Verdict.UNKNOWN, 0.0  # still looking after a blind spell
+            sighting, confidence = Sighting.UNKNOWN, 0.0  # still looking after a blind spell
         return self._remember(
-            CameraReading(verdict, round(confidence, 3), evidence.motion, luminance)
+            CameraReading(sighting, round(confidence, 3), evidence.motion, luminance)
         )
 
     def no_frame(self, t: float, reason: str) -> CameraReading:
@@ -242,9 +242,9 @@ class PresenceEstimator:
         self._view_since = None  # after a blind spell, look again before saying "empty"
         if t - self._blind_since < self.obscured_after_s:
             last = self._last
-            return CameraReading(last.verdict, last.confidence, motion, luminance, last.fault)
+            return CameraReading(last.sighting, last.confidence, motion, luminance, last.fault)
         return self._remember(
-            CameraReading(Verdict.UNKNOWN, 0.0, motion, luminance, self._fault(reason))
+            CameraReading(Sighting.UNKNOWN, 0.0, motion, luminance, self._fault(reason))
         )
 
     def _fault(self, reason: str | None) -> str:

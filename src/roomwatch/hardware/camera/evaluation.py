@@ -3,7 +3,7 @@
 ``bench/camera_eval.py`` runs the full set (docs/camera.md reports it); a test
 runs a small sample. Each clip is a seeded :class:`Scene`, calibrated on its
 own empty room (as an installer would), then played at 2 fps for
-``duration_s``; the verdict at the end is compared with the truth. Unknown
+``duration_s``; the sighting at the end is compared with the truth. Unknown
 counts as "present", as it does for the interlock, so a blind camera on an
 empty room is a false positive here.
 """
@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, replace
 
 from roomwatch.hardware.camera.estimator import PresenceEstimator
-from roomwatch.hardware.camera.reading import Verdict
+from roomwatch.hardware.camera.reading import Sighting
 from roomwatch.hardware.camera.reference import Mask, build_reference
 from roomwatch.hardware.camera.scenes import Figure, Posture, Scene
 
@@ -115,11 +115,11 @@ def make_clips(count: int, seed: int = 2026) -> list[Clip]:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     clip: Clip
-    verdict: Verdict
+    sighting: Sighting
 
     @property
     def predicted(self) -> bool:
-        return self.verdict is not Verdict.ABSENT  # unknown counts as occupied
+        return self.sighting is not Sighting.ABSENT  # unknown counts as occupied
 
     @property
     def correct(self) -> bool:
@@ -127,20 +127,20 @@ class Outcome:
 
 
 def run_clip(clip: Clip) -> Outcome:
-    """Calibrate on the clip's own empty room, then play it; the verdict at its end."""
+    """Calibrate on the clip's own empty room, then play it; the sighting at its end."""
     scene = clip.scene
     mask = Mask.build(scene.mask_polygons(), scene.width, scene.height)
     empty = Scene(seed=scene.seed, width=scene.width, height=scene.height, noise=scene.noise)
     frames = [empty.render(-1000.0 + i / FPS) for i in range(CALIBRATION_FRAMES)]
     reference = build_reference([f for f in frames if f is not None], mask)
     estimator = PresenceEstimator(reference, mask)
-    verdict = Verdict.UNKNOWN
+    sighting = Sighting.UNKNOWN
     for i in range(round(clip.duration_s * FPS)):
         t = i / FPS
         frame = scene.render(t)
         reading = estimator.observe(frame, t) if frame is not None else estimator.no_frame(t, "")
-        verdict = reading.verdict
-    return Outcome(clip, verdict)
+        sighting = reading.sighting
+    return Outcome(clip, sighting)
 
 
 def score(outcomes: list[Outcome]) -> dict[str, object]:
@@ -158,7 +158,7 @@ def score(outcomes: list[Outcome]) -> dict[str, object]:
         "true_positives": tp,
         "false_positives": fp,
         "false_negatives": fn,
-        "unknown": sum(o.verdict is Verdict.UNKNOWN for o in outcomes),
+        "unknown": sum(o.sighting is Sighting.UNKNOWN for o in outcomes),
         "precision": round(tp / (tp + fp), 4) if tp + fp else 1.0,
         "recall": round(tp / (tp + fn), 4) if tp + fn else 1.0,
         "mistakes_by_kind": {k: v[1] for k, v in sorted(by_kind.items())},

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from roomwatch.hardware.camera.estimator import PresenceEstimator
-from roomwatch.hardware.camera.reading import CameraReading, Verdict
+from roomwatch.hardware.camera.reading import CameraReading, Sighting
 from roomwatch.hardware.camera.source import CameraError, FrameSource
 from roomwatch.hardware.faults import describe_bug
 
@@ -50,7 +50,7 @@ class Camera:
             return self._read()
         except Exception as exc:
             log.exception("camera: analysis failed")
-            return CameraReading(Verdict.UNKNOWN, fault=f"camera: {describe_bug(exc)}")
+            return CameraReading(Sighting.UNKNOWN, fault=f"camera: {describe_bug(exc)}")
 
     def _read(self) -> CameraReading:
         now = self._monotonic()

@@ -1,4 +1,4 @@
-"""What the camera tells the agent: numbers and a verdict, never a picture (no OpenCV here)."""
+"""What the camera tells the agent: numbers and a sighting, never a picture (no OpenCV here)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Protocol
 
 
-class Verdict(StrEnum):
+class Sighting(StrEnum):
     PRESENT = "present"
     ABSENT = "absent"
     UNKNOWN = "unknown"
@@ -17,13 +17,13 @@ class Verdict(StrEnum):
 class CameraReading:
     """One analysed frame.
 
-    ``confidence`` (0-1) is the estimator's confidence in ``verdict`` (0 when unknown);
+    ``confidence`` (0-1) is the estimator's confidence in ``sighting`` (0 when unknown);
     ``motion`` is the fraction of the visible view that moved; ``luminance`` the mean grey
     level (0-255) of the visible view, a light reading of last resort. ``fault`` says why
     the camera cannot see (covered, dark, failed, not calibrated), and is None otherwise.
     """
 
-    verdict: Verdict
+    sighting: Sighting
     confidence: float = 0.0
     motion: float | None = None
     luminance: float | None = None
@@ -32,13 +32,13 @@ class CameraReading:
     @property
     def present(self) -> bool | None:
         """For the state machine: True, False, or None (unknown counts as occupied)."""
-        if self.verdict is Verdict.UNKNOWN:
+        if self.sighting is Sighting.UNKNOWN:
             return None
-        return self.verdict is Verdict.PRESENT
+        return self.sighting is Sighting.PRESENT
 
 
 class CameraInput(Protocol):
-    """The camera as the agent sees it: read one frame's verdict; never raises."""
+    """The camera as the agent sees it: read one frame's sighting; never raises."""
 
     name: str
     interval_s: float
@@ -58,7 +58,7 @@ class UnavailableCamera:
         self.interval_s = interval_s
 
     def read(self) -> CameraReading:
-        return CameraReading(Verdict.UNKNOWN, fault=f"camera: {self.reason}")
+        return CameraReading(Sighting.UNKNOWN, fault=f"camera: {self.reason}")
 
     def close(self) -> None:
         pass
