@@ -50,6 +50,8 @@ _DRAIN = 1_000  # priority of the item that stops a worker once its queue is emp
 
 @dataclass(frozen=True, slots=True)
 class _Retries:
+    """How often and how soon a failed attempt is tried again (backoff doubling to a ceiling)."""
+
     max_attempts: int
     first_s: float
     max_s: float
