@@ -331,6 +331,17 @@ def test_redact_url() -> None:
     assert redact_url("not a url with s3cret") == "<not a URL>"
 
 
+def test_redact_url_hides_what_apprise_calls_secret_however_short() -> None:
+    # Keys no token rule recognises (short, all letters): Apprise's plugins know them.
+    assert redact_url("line://shortsecrettoken/U1234") == "line://***/U1234"
+    assert redact_url("pagerduty://intkey@apikey") == "pagerduty://***@***"
+    assert redact_url("viber://abcdefgh") == "viber://***"
+    # A URL Apprise cannot parse: the rules alone, and still no secret shown.
+    assert (
+        redact_url("nosuchscheme://u:pw@h/Zx81Kq7mP2vL9wT4nR6sYb") == "nosuchscheme://u:***@h/***"
+    )
+
+
 def test_secrets_never_reach_the_record_or_the_logs(
     receiver: Receiver, make: Make, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -474,3 +485,15 @@ def test_an_injected_notify_is_retried_and_its_errors_scrubbed(make: Make) -> No
         (True, None),
     ]
     assert gateway.sent == [(url, "a1 raised", "Room 101: door locked while occupied (a1)")]
+
+
+def test_a_key_only_apprise_knows_is_scrubbed_from_errors(make: Make) -> None:
+    url = "viber://abcdefgh"
+    record = Recorder()
+    d = make([[url]], record, notify=Gateway(fail_first=2))
+    d.start()
+    d.submit(note("a1"))
+
+    attempts = record.wait_for(count("a1", ok=True))
+    assert {a.channel for a in attempts} == {"viber://***"}
+    assert attempts[0].error == "ConnectionError: cannot reach viber://***"
