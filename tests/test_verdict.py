@@ -18,13 +18,10 @@ from roomwatch.collector.storage import Store
 from roomwatch.compliance import verdicts as db_verdicts
 from roomwatch.core import rules, wire
 from roomwatch.core.calendar import SchoolCalendar
+from roomwatch.core.episode_facts import AlertFact, EpisodeFacts, EventFact, Reading
 from roomwatch.core.policy import load_profile
 from roomwatch.core.verdict import (
-    AlertFact,
-    EpisodeFacts,
-    EventFact,
     Outcome,
-    Reading,
     judge,
 )
 

@@ -18,13 +18,10 @@ from roomwatch.collector.read.verdict_rows import (
 )
 from roomwatch.collector.verdict_book import VerdictToKeep, keep_verdicts
 from roomwatch.compliance.context import Rulebook
+from roomwatch.core.episode_facts import AlertFact, EpisodeFacts, EventFact, Reading
 from roomwatch.core.incident import IncidentRecord
 from roomwatch.core.verdict import (
-    AlertFact,
-    EpisodeFacts,
-    EventFact,
     Outcome,
-    Reading,
     Verdict,
     judge,
 )

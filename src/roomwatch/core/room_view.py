@@ -95,6 +95,29 @@ def _not_after(message: wire.Message, received_at: datetime) -> wire.Message:
     return message.model_copy(update=late) if late else message
 
 
+def _observe_reading(view: RoomView, message: wire.Telemetry, trusted: bool) -> RoomView:
+    view = replace(view, online=True, offline_since=None)
+    if (
+        view.telemetry is not None
+        and not view.renumbered
+        and not _newer_reading(message, view.telemetry, trusted)
+    ):
+        return view  # an older reading replayed after a newer one: keep the newer
+    view = replace(view, renumbered=False)
+    # staff_present null means no staff sensor is fitted (GPIO inputs never read
+    # "unknown"): nothing to judge, so no lapse is inferred from it.
+    away = view.staff_away_since
+    if message.staff_present is not False:
+        away = None
+    elif away is None:
+        away = message.ts
+    view = replace(view, telemetry=message, staff_away_since=away)
+    if message.episode_id and message.episode_id not in view.ended and not view.episode_id:
+        # Telemetry names an episode whose start we missed: follow it from here.
+        view = replace(view, episode_id=message.episode_id, episode_started=message.ts)
+    return view
+
+
 def observe(
     view: RoomView,
     message: wire.Message,
@@ -119,27 +142,7 @@ def observe(
             )
             return replace(view, online=True, offline_since=None, renumbered=afresh)
         case wire.Telemetry():
-            view = replace(view, online=True, offline_since=None)
-            trusted = judged.skew_s is None
-            if (
-                view.telemetry is not None
-                and not view.renumbered
-                and not _newer_reading(message, view.telemetry, trusted)
-            ):
-                return view  # an older reading replayed after a newer one: keep the newer
-            view = replace(view, renumbered=False)
-            # staff_present null means no staff sensor is fitted (GPIO inputs never read
-            # "unknown"): nothing to judge, so no lapse is inferred from it.
-            away = view.staff_away_since
-            if message.staff_present is not False:
-                away = None
-            elif away is None:
-                away = message.ts
-            view = replace(view, telemetry=message, staff_away_since=away)
-            if message.episode_id and message.episode_id not in view.ended and not view.episode_id:
-                # Telemetry names an episode whose start we missed: follow it from here.
-                view = replace(view, episode_id=message.episode_id, episode_started=message.ts)
-            return view
+            return _observe_reading(view, message, trusted=judged.skew_s is None)
         case wire.Episode(event=wire.EpisodeEvent.STARTED):
             if message.episode_id in view.ended:
                 return view

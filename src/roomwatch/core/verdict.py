@@ -19,24 +19,26 @@ that order: fail, pending, unknown, pass.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from roomwatch.core.calendar import SchoolCalendar
 from roomwatch.core.deadlines import (
     describe_notification_rule,
     notification_deadline,
     record_deadline,
 )
+from roomwatch.core.episode_facts import AlertFact, EpisodeFacts
 from roomwatch.core.episode_watch import WatchRules
-from roomwatch.core.incident import FIELD_LABELS, IncidentRecord
-from roomwatch.core.policy.model import PolicyProfile, StudentBand
+from roomwatch.core.incident import FIELD_LABELS
 from roomwatch.core.rules import EnvironmentLimits
+from roomwatch.core.wire import AlertType
+
+#: The alerts that say a student was not watched.
+_UNWATCHED = frozenset({AlertType.MONITORING_LAPSE, AlertType.SECLUSION_PROHIBITED})
 
 #: Evidence lists are cut to this many entries (the count is always given in full).
 EVIDENCE_KEPT = 20
@@ -54,60 +56,6 @@ _SEVERITY = {Outcome.PASS: 0, Outcome.UNKNOWN: 1, Outcome.PENDING: 2, Outcome.FA
 
 def worst(outcomes: Sequence[Outcome]) -> Outcome:
     return max(outcomes, key=_SEVERITY.__getitem__, default=Outcome.PASS)
-
-
-# ------------------------------------------------------------------------- facts in
-
-
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """One telemetry row taken during the episode (None: the sensor could not say)."""
-
-    ts: datetime
-    temperature_c: float | None = None
-    lux: float | None = None
-    co2_ppm: float | None = None
-    door_locked: bool | None = None
-    staff_present: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EventFact:
-    ts: datetime
-    type: str
-    fields: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class AlertFact:
-    alert_id: str
-    type: str
-    raised_at: datetime
-    acknowledged_by: str | None = None
-    acknowledged_at: datetime | None = None
-    resolved_at: datetime | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class EpisodeFacts:
-    episode_id: str
-    site: str
-    room: str
-    started_at: datetime
-    ended_at: datetime | None
-    profile: PolicyProfile
-    calendar: SchoolCalendar
-    band: StudentBand | None = None
-    checkpoint_count: int = 0
-    readings: Sequence[Reading] = ()
-    events: Sequence[EventFact] = ()
-    alerts: Sequence[AlertFact] = ()
-    record: IncidentRecord = field(default_factory=IncidentRecord)
-    record_version: int = 0
-    record_updated_by: str | None = None
-    record_updated_at: datetime | None = None
-    #: Readings further apart than this leave the stretch between them unvouched for.
-    max_gap_s: float = 30.0
 
 
 # ----------------------------------------------------------------------- verdict out
@@ -150,16 +98,30 @@ class Verdict(BaseModel):
         return next(i for i in self.items if i.id == item_id)
 
 
+#: Each item's question, in the order of the module docstring.
+QUESTIONS = {
+    "door_unlocked": "Was the door unlocked the whole time?",
+    "watched": "Was the student watched the whole time?",
+    "within_limit": "Did it end within the limit, with every checkpoint met?",
+    "environment": "Was the room within its temperature, light and CO2 limits?",
+    "parents_notified": "Were the parents notified in time?",
+    "record_complete": "Is the incident record complete?",
+}
+
+
+#: One item's answer: its outcome, a sentence, and the evidence.
+Answer = tuple[Outcome, str, dict[str, Any]]
+
+
+def _answer(item_id: str, outcome: Outcome, summary: str, evidence: dict[str, Any]) -> Item:
+    return Item(
+        id=item_id, question=QUESTIONS[item_id], outcome=outcome, summary=summary, evidence=evidence
+    )
+
+
 def judge(facts: EpisodeFacts, now: datetime) -> Verdict:
     """Answer every audit question for the episode, as of ``now``."""
-    items = [
-        _door_unlocked(facts, now),
-        _watched(facts, now),
-        _within_limit(facts, now),
-        _environment(facts, now),
-        _parents_notified(facts, now),
-        _record_complete(facts, now),
-    ]
+    items = [_answer(item_id, *ask(facts, now)) for item_id, ask in _ITEMS]
     end = facts.ended_at
     return Verdict(
         episode_id=facts.episode_id,
@@ -193,11 +155,10 @@ def _gaps(facts: EpisodeFacts, now: datetime, has: Any) -> list[dict[str, Any]]:
     return gaps
 
 
-def _door_unlocked(facts: EpisodeFacts, now: datetime) -> Item:
-    question = "Was the door unlocked the whole time?"
+def _door_unlocked(facts: EpisodeFacts, now: datetime) -> Answer:
     known = [r for r in facts.readings if r.door_locked is not None]
     locked = [r for r in known if r.door_locked]
-    alerts = [a for a in facts.alerts if a.type == "door_locked_while_occupied"]
+    alerts = [a for a in facts.alerts if a.type == AlertType.DOOR_LOCKED_WHILE_OCCUPIED]
     evidence: dict[str, Any] = {
         "readings": len(known),
         "locked_readings": len(locked),
@@ -206,31 +167,25 @@ def _door_unlocked(facts: EpisodeFacts, now: datetime) -> Item:
     }
     if locked or alerts:
         first = min([r.ts for r in locked] + [a.raised_at for a in alerts])
-        return Item(
-            id="door_unlocked",
-            question=question,
-            outcome=Outcome.FAIL,
-            summary=f"The door was reported locked during the episode (first at {_t(first)}).",
-            evidence=evidence,
+        return (
+            Outcome.FAIL,
+            f"The door was reported locked during the episode (first at {_t(first)}).",
+            evidence,
         )
     gaps = _gaps(facts, now, lambda r: r.door_locked is not None)
     evidence["gaps"] = gaps[:EVIDENCE_KEPT]
     if not known or gaps:
-        return Item(
-            id="door_unlocked",
-            question=question,
-            outcome=Outcome.UNKNOWN,
-            summary="No lock reading for part of the episode."
+        return (
+            Outcome.UNKNOWN,
+            "No lock reading for part of the episode."
             if known
             else "No lock reading during the episode.",
-            evidence=evidence,
+            evidence,
         )
-    return Item(
-        id="door_unlocked",
-        question=question,
-        outcome=Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
-        summary=f"Unlocked in all {len(known)} readings.",
-        evidence=evidence,
+    return (
+        Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
+        f"Unlocked in all {len(known)} readings.",
+        evidence,
     )
 
 
@@ -245,9 +200,54 @@ def _alert(a: AlertFact) -> dict[str, Any]:
     }
 
 
-def _watched(facts: EpisodeFacts, now: datetime) -> Item:
-    question = "Was the student watched the whole time?"
+def _watched(facts: EpisodeFacts, now: datetime) -> Answer:
     rules = WatchRules.from_profile(facts.profile, facts.band)
+    lapses = _lapses(facts, rules.lapse_after_s, now)
+    alerts = [a for a in facts.alerts if a.type in _UNWATCHED]
+    known = [r for r in facts.readings if r.staff_present is not None]
+    within_ft = facts.profile.monitoring.staff_within_ft
+    evidence: dict[str, Any] = {
+        "lapse_after_s": rules.lapse_after_s,
+        "continuous_required": rules.monitoring,
+        # Illinois' two feet: no sensor measures it, so the verdict asks staff to confirm it.
+        "staff_within_ft": within_ft,
+        "readings": len(known),
+        "lapses": lapses[:EVIDENCE_KEPT],
+        "lapse_count": len(lapses),
+        "alerts": [_alert(a) for a in alerts],
+    }
+    if lapses or alerts:
+        return (
+            Outcome.FAIL,
+            f"{len(lapses) or len(alerts)} monitoring lapse(s) longer than "
+            f"{rules.lapse_after_s:g} s.",
+            evidence,
+        )
+    gaps = _gaps(facts, now, lambda r: r.staff_present is not None)
+    evidence["gaps"] = gaps[:EVIDENCE_KEPT]
+    if not known or gaps:
+        return (
+            Outcome.UNKNOWN,
+            "No staff-presence reading for part of the episode."
+            if known
+            else "No staff-presence sensor reading during the episode.",
+            evidence,
+        )
+    return (
+        Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
+        f"Staff present in all {len(known)} readings, no lapse."
+        + (
+            f" The profile also asks the supervising adult to stay within {within_ft:g} ft"
+            " (when an enclosure is used), which no sensor measures: confirm it in the record."
+            if within_ft is not None
+            else ""
+        ),
+        evidence,
+    )
+
+
+def _lapses(facts: EpisodeFacts, lapse_after_s: float, now: datetime) -> list[dict[str, Any]]:
+    """The lapses the agent reported, then the staff absences the telemetry shows."""
     lapses: list[dict[str, Any]] = []
     # The agent's own facts: monitoring_lapse, then monitoring_restored with its length.
     open_lapse: datetime | None = None
@@ -265,60 +265,14 @@ def _watched(facts: EpisodeFacts, now: datetime) -> Item:
         if r.staff_present is False and away is None:
             away = r.ts
         elif r.staff_present is not False and away is not None:
-            if (r.ts - away).total_seconds() > rules.lapse_after_s:
+            if (r.ts - away).total_seconds() > lapse_after_s:
                 lapses.append(_lapse(away, r.ts, "telemetry"))
             away = None
     if away is not None:
         end = facts.ended_at or now
-        if (end - away).total_seconds() > rules.lapse_after_s:
+        if (end - away).total_seconds() > lapse_after_s:
             lapses.append(_lapse(away, facts.ended_at, "telemetry"))
-    alerts = [a for a in facts.alerts if a.type in ("monitoring_lapse", "seclusion_prohibited")]
-    known = [r for r in facts.readings if r.staff_present is not None]
-    within_ft = facts.profile.monitoring.staff_within_ft
-    evidence: dict[str, Any] = {
-        "lapse_after_s": rules.lapse_after_s,
-        "continuous_required": rules.monitoring,
-        # Illinois' two feet: no sensor measures it, so the verdict asks staff to confirm it.
-        "staff_within_ft": within_ft,
-        "readings": len(known),
-        "lapses": lapses[:EVIDENCE_KEPT],
-        "lapse_count": len(lapses),
-        "alerts": [_alert(a) for a in alerts],
-    }
-    if lapses or alerts:
-        return Item(
-            id="watched",
-            question=question,
-            outcome=Outcome.FAIL,
-            summary=f"{len(lapses) or len(alerts)} monitoring lapse(s) longer than "
-            f"{rules.lapse_after_s:g} s.",
-            evidence=evidence,
-        )
-    gaps = _gaps(facts, now, lambda r: r.staff_present is not None)
-    evidence["gaps"] = gaps[:EVIDENCE_KEPT]
-    if not known or gaps:
-        return Item(
-            id="watched",
-            question=question,
-            outcome=Outcome.UNKNOWN,
-            summary="No staff-presence reading for part of the episode."
-            if known
-            else "No staff-presence sensor reading during the episode.",
-            evidence=evidence,
-        )
-    return Item(
-        id="watched",
-        question=question,
-        outcome=Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
-        summary=f"Staff present in all {len(known)} readings, no lapse."
-        + (
-            f" The profile also asks the supervising adult to stay within {within_ft:g} ft"
-            " (when an enclosure is used), which no sensor measures: confirm it in the record."
-            if within_ft is not None
-            else ""
-        ),
-        evidence=evidence,
-    )
+    return lapses
 
 
 def _lapse(start: datetime, end: datetime | None, source: str) -> dict[str, Any]:
@@ -326,11 +280,54 @@ def _lapse(start: datetime, end: datetime | None, source: str) -> dict[str, Any]
     return {"from": _t(start), "to": _t(end), "seconds": seconds, "source": source}
 
 
-def _within_limit(facts: EpisodeFacts, now: datetime) -> Item:
-    question = "Did it end within the limit, with every checkpoint met?"
+def _within_limit(facts: EpisodeFacts, now: datetime) -> Answer:
     rules = WatchRules.from_profile(facts.profile, facts.band)
     end = facts.ended_at or now
     elapsed = (end - facts.started_at).total_seconds()
+    due, unmet = _checkpoints(facts, rules, elapsed)
+    evidence: dict[str, Any] = {
+        "duration_s": round(elapsed, 1),
+        "limit_s": rules.limit_s,
+        "basis": facts.profile.time_limit.basis,
+        "hard_cap": facts.profile.time_limit.hard_cap,
+        "checkpoints_due": due[:EVIDENCE_KEPT],
+        "checkpoints_announced": facts.checkpoint_count,
+        "checkpoints_unmet": len(unmet),
+        "alerts": [_alert(a) for a in facts.alerts if a.type == AlertType.TIME_LIMIT_EXCEEDED],
+    }
+    over = rules.limit_s is not None and elapsed > rules.limit_s
+    # A room's own time_limit_min replaces the number, not whether it may be extended.
+    hard_cap = facts.profile.time_limit.hard_cap
+    if over or unmet:
+        why = []
+        if over:
+            assert rules.limit_s is not None
+            why.append(
+                f"lasted {elapsed / 60:.1f} min, past the {rules.limit_s / 60:g}-min limit"
+                + (", a hard maximum that may not be extended" if hard_cap else "")
+            )
+        if unmet:
+            why.append(f"{len(unmet)} checkpoint(s) without a staff check-in")
+        return (Outcome.FAIL, "; ".join(why).capitalize() + ".", evidence)
+    limit = (
+        f"within the {rules.limit_s / 60:g}-min limit"
+        if rules.limit_s is not None
+        else "no numeric limit in the profile"
+    )
+    if facts.ended_at is None:
+        return (Outcome.PENDING, f"Still open after {elapsed / 60:.1f} min ({limit}).", evidence)
+    return (
+        Outcome.PASS,
+        f"Lasted {elapsed / 60:.1f} min, {limit}"
+        + (f"; {len(due)} checkpoint(s) met." if due else "."),
+        evidence,
+    )
+
+
+def _checkpoints(
+    facts: EpisodeFacts, rules: WatchRules, elapsed: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every checkpoint occurrence due so far, and those no staff check-in met."""
     occurrences = sorted(
         (c.first_s + n * (c.every_s or 0), c.id, n + 1)
         for c in rules.checkpoints
@@ -352,61 +349,10 @@ def _within_limit(facts: EpisodeFacts, now: datetime) -> Item:
             used += 1
         else:
             unmet.append(d)
-    evidence: dict[str, Any] = {
-        "duration_s": round(elapsed, 1),
-        "limit_s": rules.limit_s,
-        "basis": facts.profile.time_limit.basis,
-        "hard_cap": facts.profile.time_limit.hard_cap,
-        "checkpoints_due": due[:EVIDENCE_KEPT],
-        "checkpoints_announced": facts.checkpoint_count,
-        "checkpoints_unmet": len(unmet),
-        "alerts": [_alert(a) for a in facts.alerts if a.type == "time_limit_exceeded"],
-    }
-    over = rules.limit_s is not None and elapsed > rules.limit_s
-    # A room's own time_limit_min replaces the number, not whether it may be extended.
-    hard_cap = facts.profile.time_limit.hard_cap
-    if over or unmet:
-        why = []
-        if over:
-            assert rules.limit_s is not None
-            why.append(
-                f"lasted {elapsed / 60:.1f} min, past the {rules.limit_s / 60:g}-min limit"
-                + (", a hard maximum that may not be extended" if hard_cap else "")
-            )
-        if unmet:
-            why.append(f"{len(unmet)} checkpoint(s) without a staff check-in")
-        return Item(
-            id="within_limit",
-            question=question,
-            outcome=Outcome.FAIL,
-            summary="; ".join(why).capitalize() + ".",
-            evidence=evidence,
-        )
-    limit = (
-        f"within the {rules.limit_s / 60:g}-min limit"
-        if rules.limit_s is not None
-        else "no numeric limit in the profile"
-    )
-    if facts.ended_at is None:
-        return Item(
-            id="within_limit",
-            question=question,
-            outcome=Outcome.PENDING,
-            summary=f"Still open after {elapsed / 60:.1f} min ({limit}).",
-            evidence=evidence,
-        )
-    return Item(
-        id="within_limit",
-        question=question,
-        outcome=Outcome.PASS,
-        summary=f"Lasted {elapsed / 60:.1f} min, {limit}"
-        + (f"; {len(due)} checkpoint(s) met." if due else "."),
-        evidence=evidence,
-    )
+    return due, unmet
 
 
-def _environment(facts: EpisodeFacts, now: datetime) -> Item:
-    question = "Was the room within its temperature, light and CO2 limits?"
+def _environment(facts: EpisodeFacts, now: datetime) -> Answer:
     limits = EnvironmentLimits.from_profile(facts.profile)
     checks: dict[str, tuple[str, Any]] = {
         "temperature_c": ("temperature_c", limits.temperature_c.contains),
@@ -442,32 +388,17 @@ def _environment(facts: EpisodeFacts, now: datetime) -> Item:
         if out:
             failing.append(name)
     if failing:
-        return Item(
-            id="environment",
-            question=question,
-            outcome=Outcome.FAIL,
-            summary="Outside the limits: " + ", ".join(failing) + ".",
-            evidence=evidence,
-        )
+        return (Outcome.FAIL, "Outside the limits: " + ", ".join(failing) + ".", evidence)
     if measured == 0:
-        return Item(
-            id="environment",
-            question=question,
-            outcome=Outcome.UNKNOWN,
-            summary="No environment reading during the episode.",
-            evidence=evidence,
-        )
-    return Item(
-        id="environment",
-        question=question,
-        outcome=Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
-        summary="Every reading within the limits.",
-        evidence=evidence,
+        return (Outcome.UNKNOWN, "No environment reading during the episode.", evidence)
+    return (
+        Outcome.PENDING if facts.ended_at is None else Outcome.PASS,
+        "Every reading within the limits.",
+        evidence,
     )
 
 
-def _parents_notified(facts: EpisodeFacts, now: datetime) -> Item:
-    question = "Were the parents notified in time?"
+def _parents_notified(facts: EpisodeFacts, now: datetime) -> Answer:
     rule = facts.profile.parent_notification
     deadline = notification_deadline(rule, facts.calendar, facts.started_at)
     record = facts.record
@@ -485,39 +416,18 @@ def _parents_notified(facts: EpisodeFacts, now: datetime) -> Item:
     if at is not None:
         late = (at - deadline).total_seconds()
         if late > 0:
-            return Item(
-                id="parents_notified",
-                question=question,
-                outcome=Outcome.FAIL,
-                summary=f"Notified {late / 3600:.1f} h after the deadline ({evidence['rule']}).",
-                evidence=evidence,
+            return (
+                Outcome.FAIL,
+                f"Notified {late / 3600:.1f} h after the deadline ({evidence['rule']}).",
+                evidence,
             )
-        return Item(
-            id="parents_notified",
-            question=question,
-            outcome=Outcome.PASS,
-            summary=f"Notified at {_t(at)}, {evidence['rule']}.",
-            evidence=evidence,
-        )
+        return (Outcome.PASS, f"Notified at {_t(at)}, {evidence['rule']}.", evidence)
     if now > deadline:
-        return Item(
-            id="parents_notified",
-            question=question,
-            outcome=Outcome.FAIL,
-            summary=f"Not notified; the deadline passed at {_t(deadline)}.",
-            evidence=evidence,
-        )
-    return Item(
-        id="parents_notified",
-        question=question,
-        outcome=Outcome.PENDING,
-        summary=f"Not notified yet; due by {_t(deadline)}.",
-        evidence=evidence,
-    )
+        return (Outcome.FAIL, f"Not notified; the deadline passed at {_t(deadline)}.", evidence)
+    return (Outcome.PENDING, f"Not notified yet; due by {_t(deadline)}.", evidence)
 
 
-def _record_complete(facts: EpisodeFacts, now: datetime) -> Item:
-    question = "Is the incident record complete?"
+def _record_complete(facts: EpisodeFacts, now: datetime) -> Answer:
     missing = facts.record.missing()
     deadline = record_deadline(facts.calendar, facts.ended_at) if facts.ended_at else None
     evidence: dict[str, Any] = {
@@ -529,26 +439,31 @@ def _record_complete(facts: EpisodeFacts, now: datetime) -> Item:
         "deadline": _t(deadline),
     }
     if not missing:
-        return Item(
-            id="record_complete",
-            question=question,
-            outcome=Outcome.PASS,
-            summary=f"Complete (version {facts.record_version}, by {facts.record_updated_by}).",
-            evidence=evidence,
+        return (
+            Outcome.PASS,
+            f"Complete (version {facts.record_version}, by {facts.record_updated_by}).",
+            evidence,
         )
     if deadline is not None and now > deadline:
-        return Item(
-            id="record_complete",
-            question=question,
-            outcome=Outcome.FAIL,
-            summary=f"{len(missing)} field(s) still empty after the deadline {_t(deadline)}.",
-            evidence=evidence,
+        return (
+            Outcome.FAIL,
+            f"{len(missing)} field(s) still empty after the deadline {_t(deadline)}.",
+            evidence,
         )
-    return Item(
-        id="record_complete",
-        question=question,
-        outcome=Outcome.PENDING,
-        summary=f"{len(missing)} field(s) still empty"
+    return (
+        Outcome.PENDING,
+        f"{len(missing)} field(s) still empty"
         + (f"; due by {_t(deadline)}." if deadline else " (episode open)."),
-        evidence=evidence,
+        evidence,
     )
+
+
+#: The questions in order, each with the function that answers it.
+_ITEMS: tuple[tuple[str, Callable[[EpisodeFacts, datetime], Answer]], ...] = (
+    ("door_unlocked", _door_unlocked),
+    ("watched", _watched),
+    ("within_limit", _within_limit),
+    ("environment", _environment),
+    ("parents_notified", _parents_notified),
+    ("record_complete", _record_complete),
+)
