@@ -43,3 +43,20 @@ def test_a_stored_record_is_utc_and_detached() -> None:
     assert episode.ended_at is None
     with pytest.raises(AttributeError):
         episode.site = "other"  # type: ignore[misc]
+
+
+def test_every_record_is_a_frozen_dataclass() -> None:
+    """A record class that lost its decorator would fail only when first read (a merge
+    once dropped one)."""
+    import dataclasses
+    import inspect
+
+    classes = [
+        c
+        for name, c in inspect.getmembers(records, inspect.isclass)
+        if name.startswith("Stored") and c.__module__ == records.__name__
+    ]
+    assert len(classes) >= 15
+    for cls in classes:
+        assert dataclasses.is_dataclass(cls), cls.__name__
+        assert cls.__dataclass_params__.frozen, cls.__name__

@@ -200,6 +200,7 @@ class StoredSignInCount:
     lockouts: int
 
 
+@dataclass(frozen=True, slots=True)
 class StoredEpisodeSpan:
     """An episode's room, times and student reference (tables ``episode`` and
     ``incident_record``): what the deadline checks compare episodes by."""
