@@ -59,4 +59,4 @@ def test_every_record_is_a_frozen_dataclass() -> None:
     assert len(classes) >= 15
     for cls in classes:
         assert dataclasses.is_dataclass(cls), cls.__name__
-        assert cls.__dataclass_params__.frozen, cls.__name__
+        assert cls.__dataclass_params__.frozen, cls.__name__  # type: ignore[attr-defined]
