@@ -97,7 +97,7 @@ lines = (line.split(":", 1) for line in open("/proc/self/status"))
 status = {k: int(v.split()[0]) for k, v in lines if v.strip().endswith("kB")}
 service.stop()
 print(json.dumps({"rss_kb": status["VmRSS"], "hwm_kb": status["VmHWM"],
-                  "camera": None if reading is None else reading.verdict.value}))
+                  "camera": None if reading is None else reading.sighting.value}))
 """
 
 
